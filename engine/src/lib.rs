@@ -1,0 +1,1 @@
+//! Validated zero-copy GGUF loading with deadlines, progress and cancellation.

@@ -1,0 +1,1 @@
+//! The `#[timeout]` attribute of gauntlet-harness.

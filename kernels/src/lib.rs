@@ -1,0 +1,1 @@
+//! Ternary (BitNet b1.58) weight formats and CPU/GPU kernels.

@@ -1,0 +1,1 @@
+//! Gauntlet's own test suites and the fixtures they share.
