@@ -3,6 +3,8 @@
 //! Each subcommand lives in its own module under `cmd/` with its clap `Args` and a
 //! `run(args) -> ExitCode`; this file only wires them together.
 
+mod exit;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
