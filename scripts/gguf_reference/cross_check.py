@@ -132,7 +132,7 @@ def main() -> int:
         except Exception as e:  # the reference reader rejecting our file is a failure too
             print(f"FAILED {path}: {type(e).__name__}: {e}", file=sys.stderr)
             failed += 1
-    print(f"{len(args.files) - failed} passed, {failed} failed")
+    print(f"cross-check: {len(args.files) - failed} file(s) agree with the reference reader, {failed} disagree")
     return 1 if failed else 0
 
 
