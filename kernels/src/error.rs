@@ -85,3 +85,32 @@ pub enum FormatError {
     #[error("GGUF type id {0} is not a ternary format (34 = TQ1_0, 35 = TQ2_0, 36 = I2_S)")]
     UnknownTypeId(u32),
 }
+
+/// What went wrong choosing or running a CPU kernel.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum KernelError {
+    /// A shape, buffer or format problem.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// `GAUNTLET_KERNEL` (or a caller) asked for a path this CPU cannot run.
+    #[error(
+        "kernel path `{path}` needs CPU features {missing} that this machine lacks; use one of: {available}"
+    )]
+    Unsupported {
+        /// The requested path.
+        path: &'static str,
+        /// The missing CPU features.
+        missing: &'static str,
+        /// The paths that do run here.
+        available: String,
+    },
+    /// `GAUNTLET_KERNEL` holds something that is not a path name.
+    #[error("GAUNTLET_KERNEL={value:?} is not a kernel path; accepted: scalar, avx2, avx512")]
+    BadOverride {
+        /// The value found.
+        value: String,
+    },
+    /// A thread count of zero.
+    #[error("thread count must be at least 1")]
+    ZeroThreads,
+}

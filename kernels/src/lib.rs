@@ -3,6 +3,8 @@
 //! - [`format`]: TQ1_0, TQ2_0 (llama.cpp) and I2_S (bitnet.cpp), bit-exact with their
 //!   reference writers: quantize, dequantize, zero-copy block views, streaming encoders.
 //! - [`quant`]: BitNet absmean weight ternarization, int8 absmax activations.
+//! - [`matrix`] + [`cpu`]: a zero-copy ternary matrix view and GEMV/GEMM on scalar,
+//!   AVX2 or AVX-512 VNNI (override with `GAUNTLET_KERNEL`), split across threads.
 //!
 //! ```
 //! use gauntlet_kernels::format::TernaryFormat;
@@ -14,9 +16,13 @@
 //! # Ok::<(), gauntlet_kernels::FormatError>(())
 //! ```
 
+pub mod cpu;
 pub mod error;
 pub mod format;
+pub mod matrix;
 pub mod quant;
 
-pub use error::FormatError;
+pub use cpu::{CpuKernels, KernelPath};
+pub use error::{FormatError, KernelError};
 pub use format::TernaryFormat;
+pub use matrix::TernaryMatrix;

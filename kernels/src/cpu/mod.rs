@@ -1,0 +1,430 @@
+//! CPU GEMV/GEMM: ternary weights × int8 activations → f32, on a scalar reference path
+//! or AVX2 / AVX-512 VNNI, with weight rows split across a persistent thread pool.
+//!
+//! Every path produces the same int32 per-chunk dots; the f32 result is formed from
+//! them by one shared function ([`combine_row`]), so equal integers mean equal floats.
+//! GEMM decodes each weight chunk once and applies it to all `n` activation rows.
+
+mod pool;
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::fmt;
+
+use half::f16;
+
+use crate::error::{FormatError, KernelError};
+use crate::format::{TernaryFormat, tq2_0};
+use crate::matrix::TernaryMatrix;
+use crate::quant::{CHUNK, QuantizedActivations};
+
+use pool::ThreadPool;
+
+/// Largest activation batch (`n`) one call accepts.
+pub const MAX_N: usize = 64;
+
+/// One implementation of the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelPath {
+    /// Portable scalar reference (the oracle).
+    Scalar,
+    /// AVX2 `maddubs` kernels.
+    Avx2,
+    /// AVX-512 BW + VNNI `dpbusd` kernels.
+    Avx512,
+}
+
+impl KernelPath {
+    /// All paths, slowest first.
+    pub const ALL: [KernelPath; 3] = [KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512];
+
+    /// The name `GAUNTLET_KERNEL` accepts.
+    pub const fn name(self) -> &'static str {
+        match self {
+            KernelPath::Scalar => "scalar",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            KernelPath::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+                    && std::arch::is_x86_feature_detected!("avx2")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The paths this CPU runs.
+    pub fn supported() -> Vec<KernelPath> {
+        Self::ALL.into_iter().filter(|p| p.is_supported()).collect()
+    }
+
+    /// The fastest supported path.
+    pub fn detect() -> KernelPath {
+        Self::supported().pop().unwrap_or(KernelPath::Scalar)
+    }
+
+    /// Parses a path name, checking that this CPU supports it.
+    pub fn parse(value: &str) -> Result<KernelPath, KernelError> {
+        let path = match value.trim().to_ascii_lowercase().as_str() {
+            "scalar" => KernelPath::Scalar,
+            "avx2" => KernelPath::Avx2,
+            "avx512" => KernelPath::Avx512,
+            _ => {
+                return Err(KernelError::BadOverride {
+                    value: value.to_string(),
+                });
+            }
+        };
+        path.require()
+    }
+
+    /// `GAUNTLET_KERNEL` when set (so every path can be tested on one machine), else
+    /// the fastest supported path.
+    pub fn from_env() -> Result<KernelPath, KernelError> {
+        match std::env::var("GAUNTLET_KERNEL") {
+            Ok(v) if !v.trim().is_empty() => Self::parse(&v),
+            _ => Ok(Self::detect()),
+        }
+    }
+
+    /// This path, or an error naming what the CPU lacks.
+    pub fn require(self) -> Result<KernelPath, KernelError> {
+        if self.is_supported() {
+            return Ok(self);
+        }
+        let missing = match self {
+            KernelPath::Scalar => "",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Avx512 => "avx512f, avx512bw, avx512vnni",
+        };
+        let available = Self::supported()
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(KernelError::Unsupported {
+            path: self.name(),
+            missing,
+            available,
+        })
+    }
+}
+
+impl fmt::Display for KernelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Activations permuted for the SIMD paths (see `x86.rs`), with per-chunk sums.
+pub(crate) struct Prepared {
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    pub(crate) values: Vec<i8>,
+    pub(crate) sums: Vec<i32>,
+}
+
+impl Prepared {
+    fn new(acts: &QuantizedActivations) -> Self {
+        let (n, k) = (acts.n(), acts.k());
+        let mut values = vec![0i8; n * k];
+        let mut sums = Vec::with_capacity(n * k.div_ceil(CHUNK));
+        for r in 0..n {
+            let src = acts.row(r);
+            let dst = &mut values[r * k..(r + 1) * k];
+            let full = k / CHUNK;
+            for c in 0..full {
+                for g in 0..4 {
+                    for h in 0..2 {
+                        let from = c * CHUNK + 128 * h + 32 * g;
+                        let to = c * CHUNK + 64 * g + 32 * h;
+                        dst[to..to + 32].copy_from_slice(&src[from..from + 32]);
+                    }
+                }
+            }
+            // A shorter tail keeps natural order; only the scalar tail code reads it.
+            dst[full * CHUNK..].copy_from_slice(&src[full * CHUNK..]);
+            sums.extend_from_slice(acts.chunk_sums(r));
+        }
+        Self { n, k, values, sums }
+    }
+}
+
+/// Turns one weight row's int32 chunk dots into f32 outputs, identically for every path:
+/// per-block scales are applied chunk by chunk in order, then the activation scale.
+fn combine_row(
+    w: &TernaryMatrix<'_>,
+    row: usize,
+    acts: &QuantizedActivations,
+    dots: &[i32],
+    out: &mut [f32],
+) {
+    let chunks = acts.k().div_ceil(CHUNK);
+    let bytes = w.row(row);
+    match w.format() {
+        TernaryFormat::I2S => {
+            for (r, o) in out.iter_mut().enumerate() {
+                let total: i32 = dots[r * chunks..(r + 1) * chunks].iter().sum();
+                *o = total as f32 * w.tensor_scale() * acts.inv_scale(r);
+            }
+        }
+        format => {
+            let stride = format.block_bytes();
+            let d_at = stride - 2;
+            for (r, o) in out.iter_mut().enumerate() {
+                let mut acc = 0.0f32;
+                for c in 0..chunks {
+                    let d = f16::from_le_bytes([
+                        bytes[c * stride + d_at],
+                        bytes[c * stride + d_at + 1],
+                    ])
+                    .to_f32();
+                    acc += d * dots[r * chunks + c] as f32;
+                }
+                *o = acc * acts.inv_scale(r);
+            }
+        }
+    }
+}
+
+/// One weight row's int32 chunk dots on `path` (`out[r * chunks + c]`).
+fn row_dots(
+    path: KernelPath,
+    w: &TernaryMatrix<'_>,
+    row: usize,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    out: &mut [i32],
+) {
+    let bytes = w.row(row);
+    let k = acts.k();
+    let chunks = k.div_ceil(CHUNK);
+    let full = k / CHUNK;
+    #[cfg(target_arch = "x86_64")]
+    {
+        let layout = match w.format() {
+            TernaryFormat::Tq2_0 => Some(x86::Layout {
+                chunk_stride: tq2_0::BLOCK_BYTES,
+                reversed: false,
+            }),
+            TernaryFormat::I2S => Some(x86::Layout {
+                chunk_stride: 64,
+                reversed: true,
+            }),
+            TernaryFormat::Tq1_0 => None,
+        };
+        if let Some(layout) = layout
+            && path != KernelPath::Scalar
+        {
+            // SAFETY: `CpuKernels::new` only accepts paths this CPU supports, and the
+            // row holds `full` chunks at `chunk_stride` (checked by `TernaryMatrix::new`).
+            unsafe {
+                match path {
+                    KernelPath::Avx512 => {
+                        x86::row_dots_avx512(bytes, full, layout, prep, chunks, out)
+                    }
+                    _ => x86::row_dots_avx2(bytes, full, layout, prep, chunks, out),
+                }
+            }
+            if full < chunks {
+                // I2_S rows of an odd number of 128-blocks: the last half-chunk in scalar.
+                tail_dots(bytes, full, acts, out, chunks);
+            }
+            return;
+        }
+    }
+    let _ = (prep, full);
+    scalar::row_dots(w.format(), bytes, acts, out);
+}
+
+/// The 128-weight I2_S tail chunk, computed like the scalar oracle.
+fn tail_dots(row: &[u8], full: usize, acts: &QuantizedActivations, out: &mut [i32], chunks: usize) {
+    let block = crate::format::i2_s::blocks(&row[full * 64..])
+        .into_iter()
+        .flatten()
+        .next();
+    if let Some(block) = block {
+        for r in 0..acts.n() {
+            let a = &acts.row(r)[full * CHUNK..];
+            out[r * chunks + full] = (0..128)
+                .map(|j| i32::from(block.code(j)) * i32::from(a[j]))
+                .sum();
+        }
+    }
+}
+
+/// The CPU kernels on one path with a fixed number of threads.
+pub struct CpuKernels {
+    path: KernelPath,
+    pool: ThreadPool,
+}
+
+impl fmt::Debug for CpuKernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuKernels")
+            .field("path", &self.path)
+            .field("threads", &self.pool.threads())
+            .finish()
+    }
+}
+
+/// A raw output pointer shared by workers that write disjoint row ranges.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: workers write disjoint ranges and the pool joins them before the buffer is used.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// A method (not a field access) so closures capture the whole `Sync` wrapper.
+    ///
+    /// # Safety
+    /// `offset` must be inside the output buffer.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+impl CpuKernels {
+    /// Kernels on `path` (which this CPU must support) using `threads` threads.
+    pub fn new(path: KernelPath, threads: usize) -> Result<Self, KernelError> {
+        if threads == 0 {
+            return Err(KernelError::ZeroThreads);
+        }
+        let path = path.require()?;
+        Ok(Self {
+            path,
+            pool: ThreadPool::new(threads),
+        })
+    }
+
+    /// Kernels on the path `GAUNTLET_KERNEL` names (default: fastest) with `threads` threads.
+    pub fn from_env(threads: usize) -> Result<Self, KernelError> {
+        Self::new(KernelPath::from_env()?, threads)
+    }
+
+    /// The path in use.
+    pub fn path(&self) -> KernelPath {
+        self.path
+    }
+
+    /// Threads in use (the caller's included).
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// `y = x · Wᵀ`: `out` is `n × m` (row `r` = weights applied to activation row `r`).
+    pub fn gemm(
+        &self,
+        w: &TernaryMatrix<'_>,
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        let (m, n) = (w.m(), x.n());
+        if x.k() != w.k() {
+            return Err(FormatError::ShapeMismatch {
+                what: "activation row length (K)",
+                expected: w.k(),
+                actual: x.k(),
+            }
+            .into());
+        }
+        if n == 0 || n > MAX_N {
+            return Err(FormatError::ShapeMismatch {
+                what: "activation rows (n, 1..=64)",
+                expected: MAX_N,
+                actual: n,
+            }
+            .into());
+        }
+        if out.len() != m * n {
+            return Err(FormatError::ShapeMismatch {
+                what: "output (n × m)",
+                expected: m * n,
+                actual: out.len(),
+            }
+            .into());
+        }
+        let prep = Prepared::new(x);
+        let chunks = x.k().div_ceil(CHUNK);
+        let threads = self.pool.threads();
+        // Rows in multiples of 8 per thread so threads never share an output cache line.
+        let per = m.div_ceil(threads).div_ceil(8) * 8;
+        let mut transposed = if n > 1 {
+            vec![0.0f32; m * n]
+        } else {
+            Vec::new()
+        };
+        let target = OutPtr(if n > 1 {
+            transposed.as_mut_ptr()
+        } else {
+            out.as_mut_ptr()
+        });
+        let path = self.path;
+        let job = |t: usize| {
+            let rows = (t * per).min(m)..((t + 1) * per).min(m);
+            let mut dots = vec![0i32; n * chunks];
+            for i in rows {
+                row_dots(path, w, i, x, &prep, &mut dots);
+                // SAFETY: row i's n outputs belong to this thread alone.
+                let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
+                combine_row(w, i, x, &dots, dst);
+            }
+        };
+        self.pool.run(&job);
+        if n > 1 {
+            for (i, row) in transposed.chunks_exact(n).enumerate() {
+                for (r, v) in row.iter().enumerate() {
+                    out[r * m + i] = *v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `y = W · x` for one activation row.
+    pub fn gemv(
+        &self,
+        w: &TernaryMatrix<'_>,
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        self.gemm(w, x, out)
+    }
+
+    /// The int32 per-chunk dots of weight row `row` with every activation row
+    /// (`[r * chunks + c]`): what the bit-exactness tests compare across paths.
+    pub fn row_chunk_dots(
+        &self,
+        w: &TernaryMatrix<'_>,
+        row: usize,
+        x: &QuantizedActivations,
+    ) -> Result<Vec<i32>, KernelError> {
+        if x.k() != w.k() || row >= w.m() {
+            return Err(FormatError::ShapeMismatch {
+                what: "activation K / row index",
+                expected: w.k(),
+                actual: x.k(),
+            }
+            .into());
+        }
+        let prep = Prepared::new(x);
+        let mut dots = vec![0i32; x.n() * x.k().div_ceil(CHUNK)];
+        row_dots(self.path, w, row, x, &prep, &mut dots);
+        Ok(dots)
+    }
+}

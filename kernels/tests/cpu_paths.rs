@@ -1,0 +1,196 @@
+//! Every supported kernel path equals the scalar oracle bit for bit — on the int32
+//! chunk dots and on the f32 outputs — over random shapes, scales and codes, ragged
+//! I2_S tails and multi-threaded splits included.
+
+use gauntlet_kernels::quant::QuantizedActivations;
+use gauntlet_kernels::{
+    CpuKernels, FormatError, KernelError, KernelPath, TernaryFormat, TernaryMatrix,
+};
+use proptest::prelude::*;
+
+/// Tensor bytes for `m × k` in `format` from codes and per-row scales (TQ: varied
+/// per-block scales via a per-row scale; I2_S: one tensor scale).
+fn build(format: TernaryFormat, m: usize, k: usize, codes: &[i8], scales: &[f32]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for i in 0..m {
+        format
+            .encode_codes(
+                &codes[i * k..(i + 1) * k],
+                scales[i % scales.len()],
+                &mut bytes,
+            )
+            .expect("encode");
+    }
+    if format == TernaryFormat::I2S {
+        bytes.extend_from_slice(&gauntlet_kernels::format::i2_s::scale_trailer(scales[0]));
+    }
+    bytes
+}
+
+/// One random GEMM problem.
+#[derive(Debug, Clone)]
+struct Case {
+    format: TernaryFormat,
+    m: usize,
+    k: usize,
+    n: usize,
+    codes: Vec<i8>,
+    acts: Vec<i8>,
+    scales: Vec<f32>,
+    inv: Vec<f32>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        prop::sample::select(TernaryFormat::ALL.to_vec()),
+        1usize..12,
+        1usize..7,
+        1usize..6,
+    )
+        .prop_flat_map(|(format, m, blocks, n)| {
+            let k = blocks * format.block_weights();
+            (
+                prop::collection::vec(-1i8..=1, m * k),
+                prop::collection::vec(any::<i8>(), n * k),
+                prop::collection::vec(1e-3f32..4.0, 1..4),
+                prop::collection::vec(1e-4f32..1.0, n),
+            )
+                .prop_map(move |(codes, acts, scales, inv)| Case {
+                    format,
+                    m,
+                    k,
+                    n,
+                    codes,
+                    acts,
+                    scales,
+                    inv,
+                })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    #[test]
+    fn every_path_equals_scalar_bit_exactly(c in case(), threads in 1usize..4) {
+        let Case { format, m, k, n, codes, acts, scales, inv } = c;
+        let bytes = build(format, m, k, &codes, &scales);
+        let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
+        let x = QuantizedActivations::from_parts(acts, inv, n, k).expect("acts");
+        let oracle = CpuKernels::new(KernelPath::Scalar, 1).expect("scalar");
+        let mut want = vec![0.0f32; m * n];
+        oracle.gemm(&w, &x, &mut want).expect("scalar gemm");
+        for path in KernelPath::supported() {
+            let kernels = CpuKernels::new(path, threads).expect("kernels");
+            for row in 0..m {
+                prop_assert_eq!(kernels.row_chunk_dots(&w, row, &x).expect("dots"), oracle.row_chunk_dots(&w, row, &x).expect("dots"), "{} {} row {}", path, format, row);
+            }
+            let mut got = vec![f32::NAN; m * n];
+            kernels.gemm(&w, &x, &mut got).expect("gemm");
+            let got_bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+            let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            prop_assert_eq!(got_bits, want_bits, "{} {} m={} k={} n={} threads={}", path, format, m, k, n, threads);
+        }
+    }
+}
+
+#[test]
+fn scalar_oracle_agrees_with_dequantized_float_math() {
+    let (m, k, n) = (7, 512, 3);
+    let w_f32: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.1)
+        .collect();
+    let x_f32: Vec<f32> = (0..n * k)
+        .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.25)
+        .collect();
+    let x = QuantizedActivations::quantize(&x_f32, n, k).expect("acts");
+    for format in TernaryFormat::ALL {
+        let bytes = format.quantize(&w_f32).expect("quantize");
+        let deq = format.dequantize(&bytes, m * k).expect("dequantize");
+        let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
+        let mut y = vec![0.0f32; m * n];
+        CpuKernels::new(KernelPath::Scalar, 1)
+            .expect("scalar")
+            .gemm(&w, &x, &mut y)
+            .expect("gemm");
+        for r in 0..n {
+            for i in 0..m {
+                let exact: f64 = (0..k)
+                    .map(|j| {
+                        f64::from(deq[i * k + j])
+                            * f64::from(x.row(r)[j])
+                            * f64::from(x.inv_scale(r))
+                    })
+                    .sum();
+                let got = f64::from(y[r * m + i]);
+                assert!(
+                    (got - exact).abs() <= 1e-3 * exact.abs().max(1.0),
+                    "{format} r={r} i={i}: {got} vs {exact}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn k_not_a_block_multiple_is_an_error_at_construction() {
+    let cases = [
+        (TernaryFormat::Tq2_0, 300, 256),
+        (TernaryFormat::Tq1_0, 128, 256),
+        (TernaryFormat::I2S, 200, 128),
+    ];
+    for (format, k, block) in cases {
+        let err = TernaryMatrix::new(format, 4, k, &[0u8; 4096]).expect_err("ragged K");
+        assert!(
+            matches!(err, FormatError::NotBlockMultiple { len, block: b, .. } if len == k && b == block),
+            "{format}: {err}"
+        );
+        assert!(err.to_string().contains("row length K"), "{err}");
+    }
+    let short = TernaryMatrix::new(TernaryFormat::Tq2_0, 2, 256, &[0u8; 131]).expect_err("short");
+    assert!(
+        matches!(short, FormatError::ByteLength { expected: 132, .. }),
+        "{short}"
+    );
+}
+
+#[test]
+fn kernel_path_override_parsing() {
+    let cases: [(&str, bool); 5] = [
+        ("scalar", true),
+        ("AVX2", true),
+        (" avx512 ", true),
+        ("neon", false),
+        ("", false),
+    ];
+    for (value, known) in cases {
+        match KernelPath::parse(value) {
+            Ok(path) => assert!(known && path.is_supported(), "{value:?} parsed to {path}"),
+            Err(KernelError::BadOverride { .. }) => {
+                assert!(!known, "{value:?} rejected as unknown")
+            }
+            Err(KernelError::Unsupported { available, .. }) => {
+                assert!(known && available.contains("scalar"), "{value:?}")
+            }
+            Err(other) => panic!("{value:?}: unexpected {other}"),
+        }
+    }
+    assert!(matches!(
+        CpuKernels::new(KernelPath::Scalar, 0),
+        Err(KernelError::ZeroThreads)
+    ));
+}
+
+#[test]
+fn gemm_rejects_mismatched_buffers() {
+    let bytes = TernaryFormat::Tq2_0
+        .quantize(&[0.5; 512])
+        .expect("quantize");
+    let w = TernaryMatrix::new(TernaryFormat::Tq2_0, 2, 256, &bytes).expect("matrix");
+    let x = QuantizedActivations::quantize(&[1.0; 128], 1, 128).expect("acts");
+    let kernels = CpuKernels::new(KernelPath::detect(), 2).expect("kernels");
+    let mut out = vec![0.0; 2];
+    assert!(matches!(
+        kernels.gemm(&w, &x, &mut out),
+        Err(KernelError::Format(FormatError::ShapeMismatch { .. }))
+    ));
+}
