@@ -5,6 +5,9 @@
 //! - [`quant`]: BitNet absmean weight ternarization, int8 absmax activations.
 //! - [`matrix`] + [`cpu`]: a zero-copy ternary matrix view and GEMV/GEMM on scalar,
 //!   AVX2 or AVX-512 VNNI (override with `GAUNTLET_KERNEL`), split across threads.
+//! - [`gpu`]: CUDA GEMV (feature `gpu`) with a bounded, panic-free init; [`gpu::Backend::best`]
+//!   falls back to the CPU and says why.
+//! - [`roofline`]: cold (>1 GiB rotation) timings against streaming-read bandwidth.
 //!
 //! ```
 //! use gauntlet_kernels::format::TernaryFormat;
@@ -19,8 +22,10 @@
 pub mod cpu;
 pub mod error;
 pub mod format;
+pub mod gpu;
 pub mod matrix;
 pub mod quant;
+pub mod roofline;
 
 pub use cpu::{CpuKernels, KernelPath};
 pub use error::{FormatError, KernelError};

@@ -406,6 +406,23 @@ impl CpuKernels {
         self.gemm(w, x, out)
     }
 
+    /// Reads `bytes` once, split across the same threads as the kernels, and returns
+    /// their sum (so the read cannot be optimised away): the streaming-read baseline
+    /// that roofline figures divide by.
+    pub fn stream_read(&self, bytes: &[u8]) -> u64 {
+        let threads = self.pool.threads();
+        let per = bytes.len().div_ceil(threads).div_ceil(64) * 64;
+        let total = std::sync::atomic::AtomicU64::new(0);
+        let path = self.path;
+        let job = |t: usize| {
+            let part = &bytes[(t * per).min(bytes.len())..((t + 1) * per).min(bytes.len())];
+            let sum = read_sum(path, part);
+            total.fetch_add(sum, std::sync::atomic::Ordering::Relaxed);
+        };
+        self.pool.run(&job);
+        total.into_inner()
+    }
+
     /// The int32 per-chunk dots of weight row `row` with every activation row
     /// (`[r * chunks + c]`): what the bit-exactness tests compare across paths.
     pub fn row_chunk_dots(
@@ -427,4 +444,22 @@ impl CpuKernels {
         row_dots(self.path, w, row, x, &prep, &mut dots);
         Ok(dots)
     }
+}
+
+fn read_sum(path: KernelPath, bytes: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `CpuKernels::new` only accepts paths this CPU supports.
+        match path {
+            KernelPath::Avx512 => return unsafe { x86::read_sum_avx512(bytes) },
+            KernelPath::Avx2 => return unsafe { x86::read_sum_avx2(bytes) },
+            KernelPath::Scalar => {}
+        }
+    }
+    let _ = path;
+    let (words, tail) = bytes.as_chunks::<8>();
+    words
+        .iter()
+        .fold(0u64, |s, w| s.wrapping_add(u64::from_le_bytes(*w)))
+        .wrapping_add(tail.iter().map(|&b| u64::from(b)).sum::<u64>())
 }

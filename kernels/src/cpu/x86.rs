@@ -126,3 +126,61 @@ pub(crate) unsafe fn row_dots_avx2(
         }
     }
 }
+
+/// Streaming read with AVX-512: sums bytes with `vpsadbw`, one light op per 64 bytes,
+/// so the loop measures the memory system rather than the ALUs.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn read_sum_avx512(bytes: &[u8]) -> u64 {
+    let zero = _mm512_setzero_si512();
+    let (mut a0, mut a1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    let chunks = bytes.len() / 128;
+    let p = bytes.as_ptr();
+    for i in 0..chunks {
+        let q = p.add(i * 128);
+        _mm_prefetch::<_MM_HINT_T0>(q.wrapping_add(PREFETCH) as *const i8);
+        a0 = _mm512_add_epi64(
+            a0,
+            _mm512_sad_epu8(_mm512_loadu_si512(q as *const __m512i), zero),
+        );
+        a1 = _mm512_add_epi64(
+            a1,
+            _mm512_sad_epu8(_mm512_loadu_si512(q.add(64) as *const __m512i), zero),
+        );
+    }
+    let tail: u64 = bytes[chunks * 128..].iter().map(|&b| u64::from(b)).sum();
+    _mm512_reduce_add_epi64(_mm512_add_epi64(a0, a1)) as u64 + tail
+}
+
+/// Streaming read with AVX2 (`vpsadbw` on 32-byte loads).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn read_sum_avx2(bytes: &[u8]) -> u64 {
+    let zero = _mm256_setzero_si256();
+    let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let chunks = bytes.len() / 64;
+    let p = bytes.as_ptr();
+    for i in 0..chunks {
+        let q = p.add(i * 64);
+        _mm_prefetch::<_MM_HINT_T0>(q.wrapping_add(PREFETCH) as *const i8);
+        a0 = _mm256_add_epi64(
+            a0,
+            _mm256_sad_epu8(_mm256_loadu_si256(q as *const __m256i), zero),
+        );
+        a1 = _mm256_add_epi64(
+            a1,
+            _mm256_sad_epu8(_mm256_loadu_si256(q.add(32) as *const __m256i), zero),
+        );
+    }
+    let mut lanes = [0u64; 4];
+    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, _mm256_add_epi64(a0, a1));
+    lanes.iter().sum::<u64>()
+        + bytes[chunks * 64..]
+            .iter()
+            .map(|&b| u64::from(b))
+            .sum::<u64>()
+}

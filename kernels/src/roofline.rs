@@ -1,0 +1,174 @@
+//! Measuring kernels against the machine's memory bandwidth, for `gauntlet bench
+//! kernels` and the criterion benches: a rotating set of >1 GiB of distinct weight
+//! copies (so every GEMV reads DRAM, not cache) and a streaming-read baseline over
+//! the same-sized windows with the same threads, measured in the same run.
+
+use std::time::{Duration, Instant};
+
+use crate::cpu::CpuKernels;
+use crate::error::KernelError;
+use crate::format::TernaryFormat;
+use crate::matrix::TernaryMatrix;
+use crate::quant::QuantizedActivations;
+
+/// Bytes a cold rotation must span: far beyond any last-level cache.
+pub const COLD_SPAN: usize = 1 << 30;
+
+/// Many distinct copies of one tensor laid end to end, visited round-robin.
+pub struct ColdSet {
+    buffer: Vec<u8>,
+    tensor_bytes: usize,
+    copies: usize,
+    next: usize,
+}
+
+impl ColdSet {
+    /// Copies `tensor` until the copies span at least `span` bytes.
+    pub fn new(tensor: &[u8], span: usize) -> Self {
+        let tensor_bytes = tensor.len().max(1);
+        let copies = span.div_ceil(tensor_bytes).max(2);
+        let mut buffer = Vec::with_capacity(copies * tensor_bytes);
+        for _ in 0..copies {
+            buffer.extend_from_slice(tensor);
+        }
+        Self {
+            buffer,
+            tensor_bytes,
+            copies,
+            next: 0,
+        }
+    }
+
+    /// The next copy in the rotation.
+    pub fn next_copy(&mut self) -> &[u8] {
+        let at = self.next * self.tensor_bytes;
+        self.next = (self.next + 1) % self.copies;
+        &self.buffer[at..at + self.tensor_bytes]
+    }
+
+    /// Number of copies.
+    pub fn copies(&self) -> usize {
+        self.copies
+    }
+}
+
+/// One measured configuration, as `gauntlet bench kernels --json` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// Weight format.
+    pub format: TernaryFormat,
+    /// Rows.
+    pub m: usize,
+    /// Columns.
+    pub k: usize,
+    /// Activation rows.
+    pub n: usize,
+    /// Threads.
+    pub threads: usize,
+    /// Mean time per GEMV/GEMM over the cold rotation.
+    pub ns_per_op: f64,
+    /// Weight bytes read per second.
+    pub weight_gbps: f64,
+    /// Streaming-read bandwidth over same-sized cold windows, same threads, same run.
+    pub read_gbps: f64,
+}
+
+impl Measurement {
+    /// Fraction of the streaming-read bandwidth the kernel reaches.
+    pub fn roofline(&self) -> f64 {
+        if self.read_gbps > 0.0 {
+            self.weight_gbps / self.read_gbps
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Deterministic weights and activations for a shape (a fixed LCG, no RNG dependency).
+pub fn synthetic(
+    format: TernaryFormat,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<(Vec<u8>, QuantizedActivations), KernelError> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (m as u64) << 20 ^ k as u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let mut bytes = Vec::new();
+    let block = format.block_weights();
+    let mut codes = vec![0i8; block];
+    for b in 0..(m * k / block) {
+        for c in codes.iter_mut() {
+            *c = (next() % 3) as i8 - 1;
+        }
+        format.encode_codes(&codes, 0.02 + (b % 7) as f32 * 0.01, &mut bytes)?;
+    }
+    if format == TernaryFormat::I2S {
+        bytes.extend_from_slice(&crate::format::i2_s::scale_trailer(0.05));
+    }
+    let x: Vec<f32> = (0..n * k)
+        .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    Ok((bytes, QuantizedActivations::quantize(&x, n, k)?))
+}
+
+/// Times `ops` cold GEMMs of `m × k` in `format` against `n` activation rows, and the
+/// streaming read of as many same-sized windows, on `kernels`.
+pub fn measure_cold(
+    kernels: &CpuKernels,
+    format: TernaryFormat,
+    m: usize,
+    k: usize,
+    n: usize,
+    min_time: Duration,
+) -> Result<Measurement, KernelError> {
+    let (bytes, x) = synthetic(format, m, k, n)?;
+    let mut set = ColdSet::new(&bytes, COLD_SPAN);
+    let mut out = vec![0.0f32; m * n];
+    let weight_bytes = TernaryMatrix::new(format, m, k, &bytes)?.weight_bytes();
+    // Warm up the pool and the page tables of the whole rotation once.
+    for _ in 0..set.copies() {
+        let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
+        kernels.gemm(&w, &x, &mut out)?;
+    }
+    let kernel_time = timed(min_time, set.copies(), || {
+        let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
+        kernels.gemm(&w, &x, &mut out)
+    })?;
+    let mut sink = 0u64;
+    let read_time = timed(min_time, set.copies(), || {
+        sink = sink.wrapping_add(kernels.stream_read(set.next_copy()));
+        Ok(())
+    })?;
+    std::hint::black_box(sink);
+    let gbps = |t: Duration| weight_bytes as f64 / t.as_secs_f64() / 1e9;
+    Ok(Measurement {
+        format,
+        m,
+        k,
+        n,
+        threads: kernels.threads(),
+        ns_per_op: kernel_time.as_secs_f64() * 1e9,
+        weight_gbps: gbps(kernel_time),
+        read_gbps: gbps(read_time),
+    })
+}
+
+/// Mean time of `op` over at least `min_time` and at least one full rotation.
+fn timed(
+    min_time: Duration,
+    rotation: usize,
+    mut op: impl FnMut() -> Result<(), KernelError>,
+) -> Result<Duration, KernelError> {
+    let start = Instant::now();
+    let mut ops = 0u32;
+    while ops < rotation as u32 || start.elapsed() < min_time {
+        op()?;
+        ops += 1;
+    }
+    Ok(start.elapsed() / ops)
+}

@@ -1,0 +1,132 @@
+//! GPU backend: a bounded, panic-free init everywhere; bit-equality with the scalar
+//! oracle where a GPU exists (`SKIP no GPU` elsewhere, a failure under
+//! `GAUNTLET_REQUIRE_GPU=1`).
+
+use std::time::{Duration, Instant};
+
+use gauntlet_kernels::gpu::{self, Backend, GpuBackend, GpuInitError};
+use gauntlet_kernels::{CpuKernels, KernelPath, TernaryFormat, TernaryMatrix};
+
+fn require_gpu() -> bool {
+    std::env::var("GAUNTLET_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// The GPU, or `None` after printing the one SKIP line (panicking when a GPU is required).
+fn gpu_or_skip() -> Option<GpuBackend> {
+    match GpuBackend::init(Duration::from_secs(60)) {
+        Ok(gpu) => Some(gpu),
+        Err(e) => {
+            assert!(!require_gpu(), "GAUNTLET_REQUIRE_GPU=1 but no GPU: {e}");
+            println!("SKIP no GPU ({e})");
+            None
+        }
+    }
+}
+
+#[test]
+fn gpu_init_fails_cleanly_within_its_budget() {
+    let budget = Duration::from_secs(1);
+    let start = Instant::now();
+    let result = GpuBackend::init(budget);
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < budget + Duration::from_millis(250),
+        "init took {elapsed:?} with a {budget:?} budget"
+    );
+    match result {
+        Ok(gpu) => assert!(
+            gpu::driver_library_present(),
+            "a GPU initialized without a driver library: {gpu:?}"
+        ),
+        Err(GpuInitError::Unavailable { reason }) => {
+            assert!(!reason.is_empty());
+            if !gpu::driver_library_present() {
+                assert!(
+                    elapsed < Duration::from_millis(100),
+                    "the library check alone took {elapsed:?}"
+                );
+            }
+        }
+        Err(GpuInitError::TimedOut {
+            elapsed: waited,
+            budget: b,
+            ..
+        }) => {
+            assert_eq!(b, budget);
+            assert!(waited >= budget, "timed out early: {waited:?}");
+        }
+    }
+}
+
+#[test]
+fn best_backend_falls_back_to_cpu_with_a_reason() {
+    let backend = Backend::best(Duration::from_secs(1), 1).expect("a backend");
+    match &backend {
+        Backend::Gpu(_) => assert!(gpu::driver_library_present()),
+        Backend::Cpu { gpu, .. } => {
+            let line = backend.describe();
+            assert!(
+                line.starts_with("CPU (") && line.contains(&gpu.to_string()),
+                "{line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn init_timeout_parsing() {
+    let default = Duration::from_secs(30);
+    let cases: [(&str, Option<&str>, Result<Duration, ()>); 5] = [
+        ("unset uses the default", None, Ok(default)),
+        ("blank uses the default", Some("  "), Ok(default)),
+        ("seconds", Some("5s"), Ok(Duration::from_secs(5))),
+        ("compound", Some("1m 30s"), Ok(Duration::from_secs(90))),
+        ("bare number is rejected", Some("30"), Err(())),
+    ];
+    for (name, value, expected) in cases {
+        let got = gpu::parse_init_timeout(value, default);
+        match expected {
+            Ok(d) => assert_eq!(got, Ok(d), "{name}"),
+            Err(()) => assert!(
+                got.as_ref()
+                    .is_err_and(|e| e.contains("GAUNTLET_GPU_INIT_TIMEOUT")),
+                "{name}: {got:?}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn gpu_gemm_equals_scalar_bit_exactly() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let scalar = CpuKernels::new(KernelPath::Scalar, 1).expect("scalar");
+    // (format, m, k, n): ragged I2_S tail (k = 3 · 128) and several activation rows.
+    let shapes = [
+        (TernaryFormat::Tq2_0, 37, 768, 1),
+        (TernaryFormat::Tq2_0, 64, 2560, 3),
+        (TernaryFormat::I2S, 29, 384, 2),
+        (TernaryFormat::I2S, 128, 2560, 1),
+    ];
+    for (format, m, k, n) in shapes {
+        let (bytes, x) = gauntlet_kernels::roofline::synthetic(format, m, k, n).expect("synthetic");
+        let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
+        let mut want = vec![0.0f32; m * n];
+        scalar.gemm(&w, &x, &mut want).expect("scalar");
+        let resident = gpu.upload(&w).expect("upload");
+        let (got, dots) = gpu.gemm_with_dots(&resident, &x, true).expect("gpu gemm");
+        let chunks = k.div_ceil(256);
+        for r in 0..n {
+            for i in 0..m {
+                let cpu_dots = scalar.row_chunk_dots(&w, i, &x).expect("dots");
+                let gpu_dots = &dots[(r * m + i) * chunks..(r * m + i + 1) * chunks];
+                assert_eq!(
+                    gpu_dots,
+                    &cpu_dots[r * chunks..(r + 1) * chunks],
+                    "{format} row {i} act {r}"
+                );
+            }
+        }
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{format} {m}x{k} n={n}");
+    }
+}
