@@ -1,1 +1,6 @@
 //! Validated zero-copy GGUF loading with deadlines, progress and cancellation.
+
+pub mod config;
+pub mod gguf;
+pub mod load;
+pub mod preflight;

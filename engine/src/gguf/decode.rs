@@ -1,0 +1,111 @@
+//! Decoding tensor data to `f32`, for `gauntlet inspect --values` and tests.
+//!
+//! F32, F16, BF16 and Q8_0 decode here. The ternary formats (TQ1_0, TQ2_0, I2_S)
+//! plug into [`decode_f32`]'s `match` by calling `gauntlet_kernels`' scalar
+//! reference decoders, so the table in `kernels` stays the single source of truth
+//! for their bit layouts.
+
+use super::types::GgmlType;
+
+/// Why values could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// No decoder for this type yet.
+    #[error("cannot decode type {0} yet")]
+    Unsupported(GgmlType),
+    /// The data is shorter than `count` values need.
+    #[error("tensor data holds {have} bytes, {need} needed for the requested values")]
+    Short {
+        /// Bytes needed.
+        need: u64,
+        /// Bytes present.
+        have: u64,
+    },
+}
+
+/// Decodes the first `count` values of a tensor of type `ty` whose bytes are `data`.
+pub fn decode_f32(ty: GgmlType, data: &[u8], count: usize) -> Result<Vec<f32>, DecodeError> {
+    let short = |need: usize| DecodeError::Short {
+        need: need as u64,
+        have: data.len() as u64,
+    };
+    match ty {
+        GgmlType::F32 => fixed(data, count, 4, |b| {
+            f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        })
+        .ok_or_else(|| short(count.saturating_mul(4))),
+        GgmlType::F16 => fixed(data, count, 2, |b| {
+            half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+        })
+        .ok_or_else(|| short(count.saturating_mul(2))),
+        GgmlType::BF16 => fixed(data, count, 2, |b| {
+            half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+        })
+        .ok_or_else(|| short(count.saturating_mul(2))),
+        GgmlType::Q8_0 => {
+            q8_0(data, count).ok_or_else(|| short(count.div_ceil(32).saturating_mul(34)))
+        }
+        // Ternary formats: decoded through gauntlet_kernels' reference code (kernels issue).
+        other => Err(DecodeError::Unsupported(other)),
+    }
+}
+
+fn fixed(data: &[u8], count: usize, size: usize, f: impl Fn(&[u8]) -> f32) -> Option<Vec<f32>> {
+    let bytes = data.get(..count.checked_mul(size)?)?;
+    Some(bytes.chunks_exact(size).map(f).collect())
+}
+
+/// Q8_0: blocks of an f16 scale `d` and 32 int8 quants; value = d × q.
+fn q8_0(data: &[u8], count: usize) -> Option<Vec<f32>> {
+    let blocks = count.div_ceil(32);
+    let bytes = data.get(..blocks.checked_mul(34)?)?;
+    let mut out = Vec::with_capacity(count);
+    for block in bytes.chunks_exact(34) {
+        let d = half::f16::from_bits(u16::from_le_bytes([block[0], block[1]])).to_f32();
+        out.extend(block[2..].iter().map(|&q| d * f32::from(q as i8)));
+    }
+    out.truncate(count);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::f32(GgmlType::F32, 1.5f32.to_le_bytes().to_vec(), vec![1.5])]
+    #[case::f16(GgmlType::F16, half::f16::from_f32(-2.0).to_le_bytes().to_vec(), vec![-2.0])]
+    #[case::bf16(GgmlType::BF16, half::bf16::from_f32(0.25).to_le_bytes().to_vec(), vec![0.25])]
+    fn scalar_types_decode(
+        #[case] ty: GgmlType,
+        #[case] data: Vec<u8>,
+        #[case] expected: Vec<f32>,
+    ) {
+        assert_eq!(decode_f32(ty, &data, expected.len()), Ok(expected));
+    }
+
+    #[test]
+    fn q8_0_multiplies_scale_by_quant() {
+        let mut block = half::f16::from_f32(0.5).to_le_bytes().to_vec();
+        block.extend((0..32).map(|i| (i as i8 - 16) as u8));
+        let got = decode_f32(GgmlType::Q8_0, &block, 3).expect("one block is enough");
+        assert_eq!(got, vec![-8.0, -7.5, -7.0]);
+    }
+
+    #[test]
+    fn short_data_is_an_error_not_a_panic() {
+        assert!(matches!(
+            decode_f32(GgmlType::F32, &[0; 7], 2),
+            Err(DecodeError::Short { need: 8, have: 7 })
+        ));
+    }
+
+    #[test]
+    fn ternary_types_say_not_yet() {
+        assert_eq!(
+            decode_f32(GgmlType::TQ2_0, &[0; 66], 1).map_err(|e| e.to_string()),
+            Err("cannot decode type TQ2_0 yet".to_string())
+        );
+    }
+}
