@@ -222,4 +222,50 @@ mod tests {
         assert_eq!(g.stats(), GroupStats::default());
         std::mem::forget(g);
     }
+
+    /// A writable cgroup2 mount, even one without controllers (hybrid hosts mount one at
+    /// `/sys/fs/cgroup/unified`): enough to exercise joining, `cgroup.kill`, `cpu.stat` and
+    /// removal for real. Skips otherwise; `GAUNTLET_REQUIRE_CGROUP_V2=1` makes that a failure.
+    fn real_v2_parent() -> Option<PathBuf> {
+        let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let found = super::super::detect::parse_mountinfo(&text)
+            .into_iter()
+            .find(|m| m.v1_controllers.is_none() && super::super::detect::writable(&m.mount_point))
+            .map(|m| m.mount_point);
+        if found.is_none() {
+            assert!(
+                std::env::var("GAUNTLET_REQUIRE_CGROUP_V2").as_deref() != Ok("1"),
+                "GAUNTLET_REQUIRE_CGROUP_V2=1 but no writable cgroup2 mount exists"
+            );
+            println!("SKIP no writable cgroup2 mount");
+        }
+        found
+    }
+
+    #[test]
+    fn real_v2_group_timeout_kills_grandchildren_and_is_removed() {
+        use super::super::{Output, Sandbox, Termination, detect::Plan};
+        let Some(parent) = real_v2_parent() else { return };
+        let sb = Sandbox {
+            limits: Limits { timeout: Some(Duration::from_millis(300)), ..Limits::default() },
+            output: Output::Capture { limit: 4096 },
+            plan: Plan::CgroupV2 { parent },
+            cancel: None,
+        };
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "sleep 100 & echo $!; sleep 100 & echo $!; wait"]);
+        let o = sb.run(cmd).unwrap();
+        assert_eq!(o.termination, Termination::TimedOut, "{}", o.summary());
+        assert_eq!(o.mechanism.as_str(), "cgroup-v2");
+        let pids: Vec<i32> =
+            String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.parse().ok()).collect();
+        assert_eq!(pids.len(), 2);
+        for pid in pids {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+            assert!(stat.is_empty() || state.starts_with('Z'), "sleep {pid} survived: {state:.1}");
+        }
+        let dir = o.cgroup.expect("group path");
+        assert!(!Path::new(&dir).exists(), "{dir} left behind");
+    }
 }

@@ -386,4 +386,29 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(owner_pid(&a), Some(std::process::id() as i32));
     }
+
+    #[test]
+    fn guard_kills_and_removes_the_group_when_the_caller_panics() {
+        let limits = Limits::default();
+        let plan = match detect::choose(&limits, false, Some(super::super::Mechanism::CgroupV1)) {
+            Ok(p @ (Plan::CgroupV1(_) | Plan::CgroupV2 { .. })) => p,
+            Ok(_) | Err(_) => {
+                super::super::skip_or_fail("no direct cgroup here");
+                return;
+            }
+        };
+        let guard = CgroupGroup::create(&plan, &limits, &mut Vec::new()).unwrap();
+        let dir = guard.group().path().to_path_buf();
+        let mut child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+        fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = guard;
+            panic!("caller fails while the group is live");
+        }));
+        assert!(r.is_err());
+        assert!(!dir.exists(), "{} survived the unwinding", dir.display());
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "the member was killed");
+    }
 }
