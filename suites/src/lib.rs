@@ -1,1 +1,3 @@
 //! Gauntlet's own test suites and the fixtures they share.
+
+pub mod fixtures;
