@@ -26,7 +26,11 @@ fn test_that_outgrows_its_limit_is_oom_killed_with_its_peak() {
         |o| {
             assert_eq!(o.termination, Termination::OomKilled, "{}", o.summary());
             let peak = o.peak_memory_bytes.unwrap_or(0);
-            assert!((48 * MIB..=66 * MIB).contains(&peak), "peak {peak}: {}", o.summary());
+            assert!(
+                (48 * MIB..=66 * MIB).contains(&peak),
+                "peak {peak}: {}",
+                o.summary()
+            );
         }
     );
     std::hint::black_box(touch(256 << 20));
@@ -49,14 +53,16 @@ fn body_runs_inside_the_sandbox_and_a_pass_is_required() {
 
 #[test]
 fn a_failing_body_is_seen_by_the_outside_check() {
-    gauntlet_harness::sandboxed!(
-        Sandbox::builder().timeout(Duration::from_secs(20)),
-        |o| {
-            assert_eq!(o.termination, Termination::Exited { code: 101 }, "{}", o.summary());
-            let err = String::from_utf8_lossy(&o.stderr);
-            assert!(err.contains("deliberate failure inside"), "{err}");
-        }
-    );
+    gauntlet_harness::sandboxed!(Sandbox::builder().timeout(Duration::from_secs(20)), |o| {
+        assert_eq!(
+            o.termination,
+            Termination::Exited { code: 101 },
+            "{}",
+            o.summary()
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("deliberate failure inside"), "{err}");
+    });
     panic!("deliberate failure inside the sandbox");
 }
 
@@ -70,7 +76,9 @@ fn rust_allocation_failure_under_rlimit_is_labelled_as_such() {
         |o| {
             assert_eq!(
                 o.termination,
-                Termination::AllocationFailure { marker: "memory allocation of".into() },
+                Termination::AllocationFailure {
+                    marker: "memory allocation of".into()
+                },
                 "{}",
                 o.summary()
             );

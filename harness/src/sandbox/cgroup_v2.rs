@@ -245,9 +245,14 @@ mod tests {
     #[test]
     fn real_v2_group_timeout_kills_grandchildren_and_is_removed() {
         use super::super::{Output, Sandbox, Termination, detect::Plan};
-        let Some(parent) = real_v2_parent() else { return };
+        let Some(parent) = real_v2_parent() else {
+            return;
+        };
         let sb = Sandbox {
-            limits: Limits { timeout: Some(Duration::from_millis(300)), ..Limits::default() },
+            limits: Limits {
+                timeout: Some(Duration::from_millis(300)),
+                ..Limits::default()
+            },
             output: Output::Capture { limit: 4096 },
             plan: Plan::CgroupV2 { parent },
             cancel: None,
@@ -257,13 +262,18 @@ mod tests {
         let o = sb.run(cmd).unwrap();
         assert_eq!(o.termination, Termination::TimedOut, "{}", o.summary());
         assert_eq!(o.mechanism.as_str(), "cgroup-v2");
-        let pids: Vec<i32> =
-            String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.parse().ok()).collect();
+        let pids: Vec<i32> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect();
         assert_eq!(pids.len(), 2);
         for pid in pids {
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let state = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-            assert!(stat.is_empty() || state.starts_with('Z'), "sleep {pid} survived: {state:.1}");
+            assert!(
+                stat.is_empty() || state.starts_with('Z'),
+                "sleep {pid} survived: {state:.1}"
+            );
         }
         let dir = o.cgroup.expect("group path");
         assert!(!Path::new(&dir).exists(), "{dir} left behind");

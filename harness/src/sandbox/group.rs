@@ -399,7 +399,10 @@ mod tests {
         };
         let guard = CgroupGroup::create(&plan, &limits, &mut Vec::new()).unwrap();
         let dir = guard.group().path().to_path_buf();
-        let mut child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
         fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _held = guard;
@@ -409,6 +412,10 @@ mod tests {
         assert!(!dir.exists(), "{} survived the unwinding", dir.display());
         let status = child.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "the member was killed");
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "the member was killed"
+        );
     }
 }

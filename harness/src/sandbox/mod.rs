@@ -136,10 +136,12 @@ pub enum SandboxError {
         source: std::io::Error,
     },
     /// The command could not be started (not found, not executable, or joining the cgroup failed).
-    #[error("could not start {program:?}: {source}")]
+    #[error("could not start {program:?}{}: {source}", cgroup.as_ref().map(|c| format!(" in cgroup {c}")).unwrap_or_default())]
     Spawn {
         /// The program as given.
         program: String,
+        /// The cgroup it was to join (already removed again), if any.
+        cgroup: Option<String>,
         /// The OS error.
         #[source]
         source: std::io::Error,

@@ -137,9 +137,14 @@ pub(crate) fn run(sb: &Sandbox, mut cmd: Command) -> Result<SandboxOutcome, Sand
     }
 
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|source| SandboxError::Spawn { program, source })?;
+    let cgroup = guard
+        .as_ref()
+        .map(|g| g.group().path().display().to_string());
+    let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+        program,
+        cgroup: cgroup.clone(),
+        source,
+    })?;
     let pid = child.id() as i32;
     let limit = match sb.output {
         Output::Capture { limit } => limit,
@@ -160,9 +165,7 @@ pub(crate) fn run(sb: &Sandbox, mut cmd: Command) -> Result<SandboxOutcome, Sand
     // Whatever the command left running dies with the group; this also closes the pipes that
     // background grandchildren hold, so the readers below finish.
     killer.kill(true);
-    let cgroup = guard
-        .as_ref()
-        .map(|g| g.group().path().display().to_string());
+
     let stats = match (&guard, &killer) {
         (Some(g), _) => g.group().stats(),
         (None, Killer::Scope { dir: Some(d), .. }) => systemd::scope_stats(d),
