@@ -3,7 +3,14 @@
 //! Each subcommand lives in its own module under `cmd/` with its clap `Args` and a
 //! `run(args) -> ExitCode`; this file only wires them together.
 
+mod analysis;
+mod cmd_dashboard;
+mod cmd_export;
+mod cmd_record;
+mod dashboard;
 mod exit;
+mod export;
+mod history;
 
 use std::process::ExitCode;
 
@@ -18,9 +25,20 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Ingest nextest JUnit, criterion and bench results into the history database.
+    Record(cmd_record::RecordArgs),
+    /// Analyse history: flaky tests, failures, regressions; render the dashboard.
+    Dashboard(cmd_dashboard::DashboardArgs),
+    /// Export a recorded run as Bencher Metric Format, github-action-benchmark JSON or merged JUnit.
+    Export(cmd_export::ExportArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Record(args) => cmd_record::run(args),
+        Command::Dashboard(args) => cmd_dashboard::run(args),
+        Command::Export(args) => cmd_export::run(args),
+    }
 }
