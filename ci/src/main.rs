@@ -4,6 +4,7 @@
 //! `run(args) -> ExitCode`; this file only wires them together.
 
 mod analysis;
+mod cmd_bench;
 mod cmd_dashboard;
 mod cmd_export;
 mod cmd_record;
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Benchmarks: `gauntlet bench kernels` measures ternary GEMV against memory bandwidth.
+    Bench(cmd_bench::BenchArgs),
     /// Ingest nextest JUnit, criterion and bench results into the history database.
     Record(cmd_record::RecordArgs),
     /// Analyse history: flaky tests, failures, regressions; render the dashboard.
@@ -37,6 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench(args) => cmd_bench::run(args),
         Command::Record(args) => cmd_record::run(args),
         Command::Dashboard(args) => cmd_dashboard::run(args),
         Command::Export(args) => cmd_export::run(args),

@@ -130,17 +130,17 @@ pub fn measure_cold(
     let mut set = ColdSet::new(&bytes, COLD_SPAN);
     let mut out = vec![0.0f32; m * n];
     let weight_bytes = TernaryMatrix::new(format, m, k, &bytes)?.weight_bytes();
-    // Warm up the pool and the page tables of the whole rotation once.
-    for _ in 0..set.copies() {
+    // The copies were just written, so their pages are mapped; a few calls warm the pool.
+    for _ in 0..3 {
         let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
         kernels.gemm(&w, &x, &mut out)?;
     }
-    let kernel_time = timed(min_time, set.copies(), || {
+    let kernel_time = timed(min_time, || {
         let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
         kernels.gemm(&w, &x, &mut out)
     })?;
     let mut sink = 0u64;
-    let read_time = timed(min_time, set.copies(), || {
+    let read_time = timed(min_time, || {
         sink = sink.wrapping_add(kernels.stream_read(set.next_copy()));
         Ok(())
     })?;
@@ -158,15 +158,11 @@ pub fn measure_cold(
     })
 }
 
-/// Mean time of `op` over at least `min_time` and at least one full rotation.
-fn timed(
-    min_time: Duration,
-    rotation: usize,
-    mut op: impl FnMut() -> Result<(), KernelError>,
-) -> Result<Duration, KernelError> {
+/// Mean time of `op` over at least `min_time` and at least 3 calls.
+fn timed(min_time: Duration, mut op: impl FnMut() -> Result<(), KernelError>) -> Result<Duration, KernelError> {
     let start = Instant::now();
     let mut ops = 0u32;
-    while ops < rotation as u32 || start.elapsed() < min_time {
+    while ops < 3 || start.elapsed() < min_time {
         op()?;
         ops += 1;
     }

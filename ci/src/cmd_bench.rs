@@ -1,0 +1,171 @@
+//! `gauntlet bench kernels`: cold ternary GEMV timings against the machine's
+//! streaming-read bandwidth, measured in the same run on same-sized buffers.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use gauntlet_kernels::roofline::{self, Measurement};
+use gauntlet_kernels::{CpuKernels, TernaryFormat};
+use serde::Serialize;
+
+use crate::exit;
+
+/// Arguments of `gauntlet bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// Ternary GEMV per format and shape: time, weight GB/s, streaming-read GB/s, roofline.
+    Kernels(KernelsArgs),
+}
+
+/// Arguments of `gauntlet bench kernels`.
+#[derive(Debug, Args)]
+struct KernelsArgs {
+    /// Print `{"results": [...]}` JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Threads per GEMV (default: all available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Only this shape, as MxK (e.g. 6912x2560); default: BitNet 2B's three shapes.
+    #[arg(long, value_parser = parse_shape)]
+    shape: Option<(usize, usize)>,
+    /// Activation rows (1 = GEMV).
+    #[arg(long, default_value_t = 1)]
+    n: usize,
+    /// Minimum measuring time per figure, e.g. "300ms".
+    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
+    min_time: Duration,
+}
+
+/// BitNet b1.58 2B's projection shapes (M × K).
+const SHAPES: [(usize, usize); 3] = [(2560, 2560), (6912, 2560), (2560, 6912)];
+
+fn parse_shape(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("shape {s:?} is not MxK with positive integers, e.g. 6912x2560");
+    let (m, k) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let m: usize = m.trim().parse().map_err(|_| bad())?;
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    if m == 0 || k == 0 {
+        return Err(bad());
+    }
+    Ok((m, k))
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    format: &'static str,
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+    ns_per_op: f64,
+    weight_gbps: f64,
+    read_gbps: f64,
+    roofline: f64,
+}
+
+impl From<&Measurement> for Row {
+    fn from(r: &Measurement) -> Self {
+        Row {
+            format: r.format.name(),
+            m: r.m,
+            k: r.k,
+            n: r.n,
+            threads: r.threads,
+            ns_per_op: r.ns_per_op,
+            weight_gbps: r.weight_gbps,
+            read_gbps: r.read_gbps,
+            roofline: r.roofline(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    results: Vec<Row>,
+}
+
+/// Runs `gauntlet bench`.
+pub fn run(args: BenchArgs) -> ExitCode {
+    match args.what {
+        BenchWhat::Kernels(a) => run_kernels(a),
+    }
+}
+
+fn run_kernels(args: KernelsArgs) -> ExitCode {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let kernels = match CpuKernels::from_env(threads) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::code(exit::INVALID);
+        }
+    };
+    let shapes: Vec<(usize, usize)> = args.shape.map_or_else(|| SHAPES.to_vec(), |s| vec![s]);
+    let mut rows = Vec::new();
+    if !args.json {
+        println!("kernel path: {}, threads: {}, cold rotation over >= 1 GiB of copies", kernels.path(), kernels.threads());
+        println!("{:<6} {:>11} {:>3} {:>12} {:>12} {:>10} {:>9}", "format", "MxK", "n", "us/op", "weight GB/s", "read GB/s", "roofline");
+    }
+    for format in [TernaryFormat::Tq2_0, TernaryFormat::I2S, TernaryFormat::Tq1_0] {
+        for &(m, k) in &shapes {
+            let r = match roofline::measure_cold(&kernels, format, m, k, args.n, args.min_time) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {format} {m}x{k}: {e}");
+                    return exit::code(exit::INVALID);
+                }
+            };
+            if !args.json {
+                println!(
+                    "{:<6} {:>11} {:>3} {:>12.1} {:>12.2} {:>10.2} {:>9.2}",
+                    format.name(),
+                    format!("{m}x{k}"),
+                    r.n,
+                    r.ns_per_op / 1e3,
+                    r.weight_gbps,
+                    r.read_gbps,
+                    r.roofline()
+                );
+            }
+            rows.push(Row::from(&r));
+        }
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&Report { results: rows }) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: writing JSON: {e}");
+                return exit::code(exit::IO);
+            }
+        }
+    }
+    exit::code(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shape;
+
+    #[test]
+    fn shape_parsing() {
+        let cases: [(&str, Option<(usize, usize)>); 6] = [
+            ("6912x2560", Some((6912, 2560))),
+            ("2560X6912", Some((2560, 6912))),
+            (" 256 x 512 ", Some((256, 512))),
+            ("6912", None),
+            ("0x256", None),
+            ("ax256", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_shape(input).ok(), expected, "{input:?}");
+        }
+    }
+}
