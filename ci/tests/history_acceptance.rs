@@ -238,3 +238,28 @@ fn malformed_junit_is_refused_naming_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("junit.xml:6:"), "{err}");
 }
+
+#[test]
+fn human_summary_lists_failure_flaky_skip_and_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = recorded(dir.path());
+    let out_dir = dir.path().join("site");
+    let config = dir.path().join("none.toml");
+    let text = ok(&gauntlet(
+        &[
+            "dashboard",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &db,
+    ));
+    assert!(out_dir.join("index.html").is_file());
+    insta::with_settings!({filters => vec![
+        (r"\(\w+, \d+ cores\)", "(ARCH, N cores)"),
+        (r"dashboard: .*", "dashboard: DIR/index.html"),
+    ]}, {
+        insta::assert_snapshot!(text);
+    });
+}

@@ -68,6 +68,25 @@ fn draw(
     })
 }
 
+/// The x range for `n` items drawn at 0..n, with half a slot of margin each side.
+fn index_range(n: usize) -> std::ops::Range<f64> {
+    -0.5..n.max(1) as f64 - 0.5
+}
+
+/// One tick per item up to 20, so labels land on items rather than between them.
+fn label_count(n: usize) -> usize {
+    n.clamp(1, 20)
+}
+
+/// 1-based label for the item at `x`, or nothing between items.
+fn ordinal(x: f64) -> String {
+    if (x - x.round()).abs() < 0.05 && x >= -0.05 {
+        format!("{}", x.round() as i64 + 1)
+    } else {
+        String::new()
+    }
+}
+
 /// Stacked bars of passed / flaky / failed / skipped per run.
 pub fn run_history(runs: &[StoredRun]) -> Result<Chart, ChartError> {
     let counts: Vec<[usize; 4]> = runs
@@ -93,13 +112,14 @@ pub fn run_history(runs: &[StoredRun]) -> Result<Chart, ChartError> {
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(48)
-            .build_cartesian_2d(0f64..runs.len().max(1) as f64, 0f64..max as f64 * 1.1)?;
+            .build_cartesian_2d(index_range(runs.len()), 0f64..max as f64 * 1.1)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .x_labels(label_count(runs.len()))
             .x_desc("run")
             .y_desc("tests")
-            .x_label_formatter(&|x| format!("{}", *x as usize + 1))
+            .x_label_formatter(&|x| ordinal(*x))
             .draw()?;
         let series = [
             ("passed", PASS),
@@ -112,7 +132,7 @@ pub fn run_history(runs: &[StoredRun]) -> Result<Chart, ChartError> {
                 let below: usize = c[..k].iter().sum();
                 let x = i as f64;
                 Rectangle::new(
-                    [(x + 0.1, below as f64), (x + 0.9, (below + c[k]) as f64)],
+                    [(x - 0.4, below as f64), (x + 0.4, (below + c[k]) as f64)],
                     color.filled(),
                 )
             });
@@ -172,12 +192,13 @@ pub fn slowest_over_time(runs: &[StoredRun], top: usize) -> Result<Chart, ChartE
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(56)
-            .build_cartesian_2d(-0.5f64..runs.len().max(1) as f64 - 0.5, 0f64..max * 1.15)?;
+            .build_cartesian_2d(index_range(runs.len()), 0f64..max * 1.15)?;
         chart
             .configure_mesh()
+            .x_labels(label_count(runs.len()))
             .x_desc("run")
             .y_desc("ms")
-            .x_label_formatter(&|x| format!("{}", x.round() as i64 + 1))
+            .x_label_formatter(&|x| ordinal(*x))
             .draw()?;
         for (k, (name, points)) in lines.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
@@ -235,12 +256,13 @@ pub fn bench_trend(
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..runs.len().max(1) as f64 - 0.5, 0f64..max * 1.15)?;
+            .build_cartesian_2d(index_range(runs.len()), 0f64..max * 1.15)?;
         chart
             .configure_mesh()
+            .x_labels(label_count(runs.len()))
             .x_desc("run")
             .y_desc(unit.as_str())
-            .x_label_formatter(&|x| format!("{}", x.round() as i64 + 1))
+            .x_label_formatter(&|x| ordinal(*x))
             .draw()?;
         for (k, (env, points)) in by_env.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
@@ -345,20 +367,24 @@ pub fn duration_by_environment(rows: &EnvironmentRows) -> Result<Chart, ChartErr
                 .margin(12)
                 .x_label_area_size(32)
                 .y_label_area_size(56)
-                .build_cartesian_2d(0f64..rows.len().max(1) as f64, 0f64..max * 1.15)?;
+                .build_cartesian_2d(index_range(rows.len()), 0f64..max * 1.15)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
+                .x_labels(label_count(rows.len()))
                 .x_desc("test (see the table below)")
                 .y_desc("median ms")
-                .x_label_formatter(&|x| format!("#{}", *x as usize + 1))
+                .x_label_formatter(&|x| match ordinal(*x) {
+                    o if o.is_empty() => o,
+                    o => format!("#{o}"),
+                })
                 .draw()?;
             let width = 0.8 / envs.len().max(1) as f64;
             for (k, env) in envs.iter().enumerate() {
                 let color = PALETTE[k % PALETTE.len()];
                 let bars = rows.iter().enumerate().filter_map(|(i, r)| {
                     r.1.get(env).map(|&v| {
-                        let x = i as f64 + 0.1 + k as f64 * width;
+                        let x = i as f64 - 0.4 + k as f64 * width;
                         Rectangle::new([(x, 0.0), (x + width, v)], color.filled())
                     })
                 });
