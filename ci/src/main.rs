@@ -5,6 +5,7 @@
 
 mod analysis;
 mod cmd_bench;
+mod cmd_check_config;
 mod cmd_dashboard;
 mod cmd_export;
 mod cmd_record;
@@ -27,6 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Prove .config/nextest.toml kills hung tests only after gauntlet.toml's budgets expire.
+    CheckConfig(cmd_check_config::CheckConfigArgs),
     /// Benchmarks: `gauntlet bench kernels` measures ternary GEMV against memory bandwidth.
     Bench(cmd_bench::BenchArgs),
     /// Ingest nextest JUnit, criterion and bench results into the history database.
@@ -40,6 +43,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::CheckConfig(args) => cmd_check_config::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Record(args) => cmd_record::run(args),
         Command::Dashboard(args) => cmd_dashboard::run(args),

@@ -191,15 +191,17 @@ impl Policy {
             .find(|p| p.is_file())
     }
 
-    /// The policy for a test crate: found from the crate's manifest directory (runtime
-    /// `CARGO_MANIFEST_DIR`, then the compile-time one passed in), then the working
+    /// The policy for a test crate: found from the crate's manifest directory (the
+    /// compile-time one passed in, then the runtime `CARGO_MANIFEST_DIR`), then the working
     /// directory; parsed once per file and cached.
     pub fn for_crate(compile_time_manifest_dir: Option<&str>) -> Result<Arc<Policy>, ConfigError> {
         static CACHE: Mutex<Option<HashMap<Option<PathBuf>, Arc<Policy>>>> = Mutex::new(None);
         let probe = Probe::system();
         let mut dirs = Vec::new();
-        dirs.extend(probe.var("CARGO_MANIFEST_DIR").map(PathBuf::from));
+        // Compile-time first: a runtime CARGO_MANIFEST_DIR may be inherited from whatever
+        // started this binary (another crate's test), while the compile-time one is ours.
         dirs.extend(compile_time_manifest_dir.map(PathBuf::from));
+        dirs.extend(probe.var("CARGO_MANIFEST_DIR").map(PathBuf::from));
         dirs.extend(std::env::current_dir().ok());
         let path = Self::find(&probe, &dirs);
         let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());

@@ -54,6 +54,10 @@ impl StatsHandle {
     }
 }
 
+/// How late a read may come and still be paced from the previous deadline; a caller that
+/// paused longer than this starts a new schedule (idle time is not banked as credit).
+const SCHEDULE_SLACK: Duration = Duration::from_millis(5);
+
 /// What to do for the next read.
 enum Step {
     Wait(Duration),
@@ -75,6 +79,11 @@ pub struct SlowSource<R> {
     counters: Arc<Counters>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     pending: Option<usize>,
+    /// When the previous delay ended on the schedule. Each delay is added to this rather
+    /// than to "now", so timer granularity (tokio rounds sleeps up to the millisecond) does
+    /// not accumulate: 2048 reads of 52.4 ms take 107.4 s, not 2048 × 53 ms.
+    due_async: Option<tokio::time::Instant>,
+    due_sync: Option<std::time::Instant>,
 }
 
 impl<R> SlowSource<R> {
@@ -90,6 +99,8 @@ impl<R> SlowSource<R> {
             counters: Arc::default(),
             sleep: None,
             pending: None,
+            due_async: None,
+            due_sync: None,
         }
     }
 
@@ -181,6 +192,28 @@ impl<R> SlowSource<R> {
         self.counters.reads.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn next_due_async(&mut self, delay: Duration) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let base = match self.due_async {
+            Some(due) if due + SCHEDULE_SLACK >= now => due,
+            _ => now,
+        };
+        let due = base + delay;
+        self.due_async = Some(due);
+        due
+    }
+
+    fn sleep_sync(&mut self, delay: Duration) {
+        let now = std::time::Instant::now();
+        let base = match self.due_sync {
+            Some(due) if due + SCHEDULE_SLACK >= now => due,
+            _ => now,
+        };
+        let due = base + delay;
+        self.due_sync = Some(due);
+        std::thread::sleep(due.saturating_duration_since(now));
+    }
+
     fn reset_plan(&mut self) {
         self.sleep = None;
         self.pending = None;
@@ -196,7 +229,7 @@ impl<R: Read> Read for SlowSource<R> {
             match self.plan(buf.len()) {
                 Step::Wait(d) => {
                     self.record_delay(d);
-                    std::thread::sleep(d);
+                    self.sleep_sync(d);
                 }
                 Step::Fail(e) => return Err(e),
                 Step::End => {
@@ -205,7 +238,7 @@ impl<R: Read> Read for SlowSource<R> {
                 }
                 Step::Read { len, delay } => {
                     self.record_delay(delay);
-                    std::thread::sleep(delay);
+                    self.sleep_sync(delay);
                     let n = self.inner.read(&mut buf[..len])?;
                     self.served(n);
                     return Ok(n);
@@ -254,7 +287,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for SlowSource<R> {
             match this.plan(buf.remaining()) {
                 Step::Wait(d) => {
                     this.record_delay(d);
-                    this.sleep = Some(Box::pin(tokio::time::sleep(d)));
+                    this.sleep = Some(Box::pin(tokio::time::sleep_until(this.next_due_async(d))));
                 }
                 Step::Fail(e) => return Poll::Ready(Err(e)),
                 Step::End => {
@@ -264,7 +297,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for SlowSource<R> {
                 Step::Read { len, delay } => {
                     this.record_delay(delay);
                     if !delay.is_zero() {
-                        this.sleep = Some(Box::pin(tokio::time::sleep(delay)));
+                        let due = this.next_due_async(delay);
+                        this.sleep = Some(Box::pin(tokio::time::sleep_until(due)));
                     }
                     this.pending = Some(len);
                 }
