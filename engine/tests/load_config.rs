@@ -137,3 +137,16 @@ fn broken_toml_is_a_syntax_error_naming_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn the_repository_gauntlet_toml_is_valid_for_the_loader() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gauntlet.toml");
+    let text = std::fs::read_to_string(&path).expect("gauntlet.toml at the workspace root");
+    let cfg = LoadConfig::resolve(Some((&path, &text)), |_| None, &CliOverrides::default())
+        .expect("the shipped config parses");
+    assert_eq!(cfg.model_loading_timeout.value, Duration::from_secs(60));
+    assert!(
+        matches!(cfg.chunk_size.origin, Origin::File { .. }),
+        "[performance] is present"
+    );
+}
