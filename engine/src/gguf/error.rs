@@ -59,12 +59,12 @@ pub enum GgufError {
     },
     /// `n_tensors` or `n_kv` claims more entries than the rest of the file can hold.
     #[error(
-        "{count} {what} claimed at offset {offset} (the {remaining} bytes after it hold at most {max})"
+        "{what} count {count} is impossible at offset {offset} (the {remaining} bytes after the header hold at most {max})"
     )]
     CountTooLarge {
         /// Where the count field starts.
         offset: u64,
-        /// `"tensors"` or `"metadata entries"`.
+        /// `"tensor"` or `"metadata entry"`.
         what: &'static str,
         /// The count read from the file.
         count: u64,

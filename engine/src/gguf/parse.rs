@@ -13,10 +13,12 @@ use super::types::{Dialect, GgmlType, SizeError, TypeIdError};
 use super::value::ValueType;
 use super::{DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_ARRAY_LEN, MAX_STRING_LEN};
 
-/// Fewest bytes a metadata entry can take: key length, a 1-byte key, type, 1-byte value.
-const MIN_KV_BYTES: u64 = 8 + 1 + 4 + 1;
-/// Fewest bytes a tensor entry can take: name length, 1-byte name, n_dims, type, offset.
-const MIN_TENSOR_BYTES: u64 = 8 + 1 + 4 + 4 + 8;
+/// Fewest bytes a metadata entry can take: key length, type, 1-byte value. (An empty
+/// key is invalid, but counting it keeps the bound loose enough that such a file
+/// reaches the more precise "empty key" error.)
+const MIN_KV_BYTES: u64 = 8 + 4 + 1;
+/// Fewest bytes a tensor entry can take: name length, n_dims, type, offset.
+const MIN_TENSOR_BYTES: u64 = 8 + 4 + 4 + 8;
 /// Magic, version, tensor count, metadata count.
 const HEADER_BYTES: u64 = 4 + 4 + 8 + 8;
 
@@ -57,14 +59,14 @@ pub(crate) fn parse_index(buf: &[u8], file_len: u64) -> Result<GgufIndex, GgufEr
     let remaining = file_len.saturating_sub(HEADER_BYTES);
     check_count(
         count_offset,
-        "tensors",
+        "tensor",
         n_tensors,
         remaining,
         MIN_TENSOR_BYTES,
     )?;
     check_count(
         count_offset + 8,
-        "metadata entries",
+        "metadata entry",
         n_kv,
         remaining,
         MIN_KV_BYTES,
@@ -124,6 +126,15 @@ fn parse_header_start(cur: &mut Cursor<'_>, buf: &[u8]) -> Result<u32, GgufError
         });
     }
     if magic != b"GGUF" {
+        // The hint looks at up to 64 bytes; ask a prefix parser for them so prefix
+        // and whole-file parses report the same thing.
+        let sniff_len = file_len.min(64);
+        if (buf.len() as u64) < sniff_len {
+            return Err(GgufError::NeedMoreBytes {
+                needed: sniff_len,
+                have: buf.len() as u64,
+            });
+        }
         return Err(GgufError::BadMagic {
             found: escape_magic(magic),
             looks_like: sniff(buf),
