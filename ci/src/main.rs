@@ -9,6 +9,7 @@ mod cmd_check_config;
 mod cmd_dashboard;
 mod cmd_export;
 mod cmd_record;
+mod cmd_sandbox;
 mod dashboard;
 mod exit;
 mod export;
@@ -38,6 +39,8 @@ enum Command {
     Dashboard(cmd_dashboard::DashboardArgs),
     /// Export a recorded run as Bencher Metric Format, github-action-benchmark JSON or merged JUnit.
     Export(cmd_export::ExportArgs),
+    /// Run a command under memory/CPU/pid/time limits in its own cgroup; label OOM kills.
+    Sandbox(cmd_sandbox::SandboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,5 +51,6 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd_record::run(args),
         Command::Dashboard(args) => cmd_dashboard::run(args),
         Command::Export(args) => cmd_export::run(args),
+        Command::Sandbox(args) => cmd_sandbox::run(args),
     }
 }

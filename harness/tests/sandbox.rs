@@ -85,12 +85,20 @@ fn cpu_quota_of_half_a_core_gives_about_half_a_cpu_second_per_second() {
     let o = sb.run(sh("while :; do :; done")).unwrap();
     assert_eq!(o.termination, Termination::TimedOut, "{}", o.summary());
     let ratio = o.cpu_time_s / o.wall_s;
-    // The quota caps it at 0.5; the machine may be busy, so allow less, never much more.
+    // The quota caps the loop at 0.5 CPU-seconds per second; unlimited it would take a whole
+    // core on an idle machine, so the cap is what this asserts. A machine busier than the quota
+    // gives the loop less anyway (the kernel then reports no throttling), so there is no lower
+    // bound beyond "it ran".
     assert!(
-        (0.25..=0.6).contains(&ratio),
-        "cpu {:.3}s over wall {:.3}s = {ratio:.3}",
+        (0.05..=0.6).contains(&ratio),
+        "cpu {:.3}s over wall {:.3}s = {ratio:.3}; {}",
         o.cpu_time_s,
-        o.wall_s
+        o.wall_s,
+        o.summary()
+    );
+    assert!(
+        o.cpu_throttled_s.is_some(),
+        "a CPU quota reports its throttle time"
     );
 }
 

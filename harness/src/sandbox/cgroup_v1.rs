@@ -140,6 +140,10 @@ impl V1Group {
                 .as_ref()
                 .and_then(|d| read_u64(&d.join("cpuacct.usage")))
                 .map(|ns| ns as f64 / 1e9),
+            throttled_s: self.cpu.as_ref().and_then(|d| {
+                let stat = fs::read_to_string(d.join("cpu.stat")).ok()?;
+                keyed_value(&stat, "throttled_time").map(|ns| ns as f64 / 1e9)
+            }),
         }
     }
 

@@ -133,6 +133,7 @@ pub(crate) fn stats_at(dir: &Path) -> GroupStats {
         peak: read_u64(&dir.join("memory.peak")),
         oom_kills: keyed_value(&events, "oom_kill").unwrap_or(0),
         cpu_time_s: keyed_value(&cpu, "usage_usec").map(|us| us as f64 / 1e6),
+        throttled_s: keyed_value(&cpu, "throttled_usec").map(|us| us as f64 / 1e6),
     }
 }
 
@@ -206,13 +207,14 @@ mod tests {
         .unwrap();
         fs::write(
             root.path().join("cpu.stat"),
-            "usage_usec 1500000\nuser_usec 1000000\n",
+            "usage_usec 1500000\nuser_usec 1000000\nnr_throttled 3\nthrottled_usec 250000\n",
         )
         .unwrap();
         let s = g.stats();
         assert_eq!(s.peak, Some(67_104_768));
         assert_eq!(s.oom_kills, 1);
         assert_eq!(s.cpu_time_s, Some(1.5));
+        assert_eq!(s.throttled_s, Some(0.25));
         std::mem::forget(g);
     }
 

@@ -32,6 +32,7 @@ pub(crate) struct GroupStats {
     pub peak: Option<u64>,
     pub oom_kills: u64,
     pub cpu_time_s: Option<f64>,
+    pub throttled_s: Option<f64>,
 }
 
 /// A live cgroup (v1: one directory per hierarchy; v2: one directory).

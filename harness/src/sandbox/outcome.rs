@@ -64,6 +64,9 @@ pub struct SandboxOutcome {
     pub peak_memory_bytes: Option<u64>,
     /// CPU time used by the whole group (user + system), in seconds.
     pub cpu_time_s: f64,
+    /// Time the group spent throttled by the CPU quota, in seconds (`None` without a quota or
+    /// outside cgroups).
+    pub cpu_throttled_s: Option<f64>,
     /// Wall-clock time from spawn until the command ended, in seconds.
     pub wall_s: f64,
     /// Captured stdout (empty with [`super::Output::Inherit`]).
@@ -165,6 +168,7 @@ mod tests {
             timed_out: false,
             peak_memory_bytes: Some(64 << 20),
             cpu_time_s: 0.25,
+            cpu_throttled_s: None,
             wall_s: 0.5,
             stdout: b"out".to_vec(),
             stderr: vec![0xff, b'x'],

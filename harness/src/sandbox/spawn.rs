@@ -203,6 +203,7 @@ pub(crate) fn run(sb: &Sandbox, mut cmd: Command) -> Result<SandboxOutcome, Sand
             matches!(sb.plan, Plan::Rlimit).then_some((ru.ru_maxrss.max(0) as u64) * 1024)
         }),
         cpu_time_s: stats.cpu_time_s.unwrap_or(rusage_cpu),
+        cpu_throttled_s: stats.throttled_s,
         wall_s,
         stdout,
         stderr,
