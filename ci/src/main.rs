@@ -8,6 +8,8 @@ mod cmd_bench;
 mod cmd_check_config;
 mod cmd_dashboard;
 mod cmd_export;
+mod cmd_fixture;
+mod cmd_inspect;
 mod cmd_record;
 mod cmd_sandbox;
 mod dashboard;
@@ -29,6 +31,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write a deterministic BitNet b1.58-shaped GGUF model (tiny, small or bitnet-2b4t).
+    Fixture(cmd_fixture::FixtureArgs),
+    /// Validate a GGUF file and summarise it (--json for machines).
+    Inspect(cmd_inspect::InspectArgs),
     /// Prove .config/nextest.toml kills hung tests only after gauntlet.toml's budgets expire.
     CheckConfig(cmd_check_config::CheckConfigArgs),
     /// Benchmarks: `gauntlet bench kernels` measures ternary GEMV against memory bandwidth.
@@ -46,6 +52,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Fixture(args) => cmd_fixture::run(args),
+        Command::Inspect(args) => cmd_inspect::run(args),
         Command::CheckConfig(args) => cmd_check_config::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Record(args) => cmd_record::run(args),
