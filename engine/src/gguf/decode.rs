@@ -1,14 +1,15 @@
 //! Decoding tensor data to `f32`, for `gauntlet inspect --values` and tests.
 //!
 //! F32, F16, BF16 and Q8_0 decode here. The ternary formats (TQ1_0, TQ2_0, I2_S)
-//! plug into [`decode_f32`]'s `match` by calling `gauntlet_kernels`' scalar
-//! reference decoders, so the table in `kernels` stays the single source of truth
-//! for their bit layouts.
+//! decode through `gauntlet_kernels`' scalar reference decoders, so the kernels crate
+//! stays the single source of truth for their bit layouts.
+
+use gauntlet_kernels::{FormatError, TernaryFormat};
 
 use super::types::GgmlType;
 
 /// Why values could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
     /// No decoder for this type yet.
     #[error("cannot decode type {0} yet")]
@@ -21,6 +22,9 @@ pub enum DecodeError {
         /// Bytes present.
         have: u64,
     },
+    /// The ternary decoder rejected the tensor's bytes.
+    #[error(transparent)]
+    Ternary(#[from] FormatError),
 }
 
 /// Decodes the first `count` values of a tensor of type `ty` whose bytes are `data`.
@@ -45,9 +49,30 @@ pub fn decode_f32(ty: GgmlType, data: &[u8], count: usize) -> Result<Vec<f32>, D
         GgmlType::Q8_0 => {
             q8_0(data, count).ok_or_else(|| short(count.div_ceil(32).saturating_mul(34)))
         }
-        // Ternary formats: decoded through gauntlet_kernels' reference code (kernels issue).
+        GgmlType::TQ1_0 => ternary(TernaryFormat::Tq1_0, data, count),
+        GgmlType::TQ2_0 => ternary(TernaryFormat::Tq2_0, data, count),
+        GgmlType::I2_S => ternary(TernaryFormat::I2S, data, count),
         other => Err(DecodeError::Unsupported(other)),
     }
+}
+
+/// Ternary formats: `data` is the whole tensor, whose weight count follows from its
+/// length (I2_S keeps its one scale in a trailer after the codes).
+fn ternary(format: TernaryFormat, data: &[u8], count: usize) -> Result<Vec<f32>, DecodeError> {
+    let n = match format {
+        TernaryFormat::I2S => data
+            .len()
+            .saturating_sub(gauntlet_kernels::format::i2_s::TRAILER_BYTES)
+            .saturating_mul(4),
+        _ => data.len() / format.block_bytes() * format.block_weights(),
+    };
+    if count > n {
+        return Err(DecodeError::Short {
+            need: format.tensor_bytes(count).map_or(u64::MAX, |b| b as u64),
+            have: data.len() as u64,
+        });
+    }
+    Ok(format.dequantize_prefix(data, n, count)?)
 }
 
 fn fixed(data: &[u8], count: usize, size: usize, f: impl Fn(&[u8]) -> f32) -> Option<Vec<f32>> {
