@@ -159,7 +159,10 @@ pub fn measure_cold(
 }
 
 /// Mean time of `op` over at least `min_time` and at least 3 calls.
-fn timed(min_time: Duration, mut op: impl FnMut() -> Result<(), KernelError>) -> Result<Duration, KernelError> {
+fn timed(
+    min_time: Duration,
+    mut op: impl FnMut() -> Result<(), KernelError>,
+) -> Result<Duration, KernelError> {
     let start = Instant::now();
     let mut ops = 0u32;
     while ops < 3 || start.elapsed() < min_time {

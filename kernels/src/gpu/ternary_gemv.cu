@@ -24,7 +24,7 @@ __device__ float half_to_float(unsigned short h) {
             bits = sign | ((unsigned int)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
         }
     } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
+        bits = sign | 0x7f800000u | (man ? 0x400000u : 0u) | (man << 13);  // NaNs quieted, as on the CPU
     } else {
         bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
     }
