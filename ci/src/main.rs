@@ -11,6 +11,7 @@ mod cmd_export;
 mod cmd_fixture;
 mod cmd_inspect;
 mod cmd_record;
+mod cmd_run;
 mod cmd_sandbox;
 mod dashboard;
 mod exit;
@@ -47,6 +48,8 @@ enum Command {
     Export(cmd_export::ExportArgs),
     /// Run a command under memory/CPU/pid/time limits in its own cgroup; label OOM kills.
     Sandbox(cmd_sandbox::SandboxArgs),
+    /// Run the tests with the profile this environment needs, record them and summarise.
+    Run(cmd_run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,5 +63,6 @@ fn main() -> ExitCode {
         Command::Dashboard(args) => cmd_dashboard::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Sandbox(args) => cmd_sandbox::run(args),
+        Command::Run(args) => cmd_run::run(args),
     }
 }

@@ -14,15 +14,14 @@ fn data(rel: &str) -> PathBuf {
 }
 
 fn gauntlet(args: &[&str], db: &Path) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+    Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .args(args)
         .arg("--db")
         .arg(db)
         .env_remove("GITHUB_RUN_ID")
         .env("GAUNTLET_ENV_LABEL", "acceptance")
         .output()
-        .expect("run gauntlet");
-    out
+        .expect("run gauntlet")
 }
 
 fn ok(out: &Output) -> String {

@@ -31,9 +31,9 @@ pub fn escape(text: &str) -> String {
 fn figure(html: &mut String, chart: &Chart) {
     // The SVG is inlined so the page is one self-contained file; plotters' output
     // starts with an XML-free <svg> element, which HTML accepts as is.
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<figure id=\"{id}\" class=\"chart\"><figcaption>{title}</figcaption>{svg}</figure>\n",
+        "<figure id=\"{id}\" class=\"chart\"><figcaption>{title}</figcaption>{svg}</figure>",
         id = escape(&chart.id),
         title = escape(&chart.title),
         svg = chart.svg
@@ -61,11 +61,11 @@ pub fn index(
 
     match &report.latest {
         Some(l) => {
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<p>{} runs recorded. Latest run <code>{}</code>{} on {}: \
                  <span class=\"good\">{} passed</span>, <span class=\"bad\">{} failed</span>, \
-                 <span class=\"warn\">{} flaky</span>, {} skipped, {} benchmarks.</p>\n",
+                 <span class=\"warn\">{} flaky</span>, {} skipped, {} benchmarks.</p>",
                 report.runs,
                 escape(&l.key),
                 l.commit

@@ -10,7 +10,8 @@ pub mod bench_json;
 pub mod criterion;
 pub mod environment;
 pub mod junit;
-mod label;
+pub mod label;
+pub mod libtest;
 mod schema;
 mod store;
 
