@@ -4,6 +4,7 @@ pub mod budget;
 pub mod env;
 pub mod mock;
 pub mod sandbox;
+pub mod stress;
 mod timeout;
 
 pub use gauntlet_harness_macros::timeout;
