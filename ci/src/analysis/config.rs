@@ -218,3 +218,15 @@ mod tests {
         assert_eq!(c.duration_floor, Duration::from_millis(250));
     }
 }
+
+#[cfg(test)]
+mod repository_config {
+    use super::*;
+
+    #[test]
+    fn the_repositorys_gauntlet_toml_analysis_table_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gauntlet.toml");
+        let config = AnalysisConfig::load(&path).unwrap();
+        assert_eq!(config, AnalysisConfig::default());
+    }
+}
