@@ -10,6 +10,7 @@ mod cmd_dashboard;
 mod cmd_export;
 mod cmd_fixture;
 mod cmd_inspect;
+mod cmd_load;
 mod cmd_record;
 mod cmd_run;
 mod cmd_sandbox;
@@ -46,10 +47,12 @@ enum Command {
     Dashboard(cmd_dashboard::DashboardArgs),
     /// Export a recorded run as Bencher Metric Format, github-action-benchmark JSON or merged JUnit.
     Export(cmd_export::ExportArgs),
-    /// Run a command under memory/CPU/pid/time limits in its own cgroup; label OOM kills.
-    Sandbox(cmd_sandbox::SandboxArgs),
     /// Run the tests with the profile this environment needs, record them and summarise.
     Run(cmd_run::RunArgs),
+    /// Load a model with a deadline, progress and a memory pre-flight; report GB/s.
+    Load(cmd_load::LoadArgs),
+    /// Run a command under memory/CPU/pid/time limits in its own cgroup; label OOM kills.
+    Sandbox(cmd_sandbox::SandboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,7 +65,8 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd_record::run(args),
         Command::Dashboard(args) => cmd_dashboard::run(args),
         Command::Export(args) => cmd_export::run(args),
-        Command::Sandbox(args) => cmd_sandbox::run(args),
         Command::Run(args) => cmd_run::run(args),
+        Command::Load(args) => cmd_load::run(args),
+        Command::Sandbox(args) => cmd_sandbox::run(args),
     }
 }

@@ -97,13 +97,14 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// The stage a stop happened in, for timeouts, cancels and I/O failures.
+    /// The stage a stop happened in (the memory check runs at the end of `tensor_index`).
     pub fn stage(&self) -> Option<Stage> {
         match self {
             LoadError::TimedOut { stage, .. }
             | LoadError::Cancelled { stage, .. }
             | LoadError::Truncated { stage, .. }
             | LoadError::Io { stage, .. } => Some(*stage),
+            LoadError::WontFit { .. } => Some(Stage::TensorIndex),
             _ => None,
         }
     }
