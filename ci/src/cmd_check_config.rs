@@ -59,12 +59,17 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
     let config = match args.config.clone().or_else(find_config) {
         Some(path) => path,
         None => {
-            eprintln!("error: no gauntlet.toml found from the current directory upwards; pass --config");
+            eprintln!(
+                "error: no gauntlet.toml found from the current directory upwards; pass --config"
+            );
             return exit::code(exit::INVALID);
         }
     };
     let nextest = args.nextest.clone().unwrap_or_else(|| {
-        config.parent().unwrap_or(Path::new(".")).join(".config/nextest.toml")
+        config
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(".config/nextest.toml")
     });
     let policy = match Policy::load(&config) {
         Ok(policy) => policy,
@@ -76,7 +81,10 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
     let text = match std::fs::read_to_string(&nextest) {
         Ok(text) => text,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}; pass --nextest", nextest.display());
+            eprintln!(
+                "error: cannot read {}: {e}; pass --nextest",
+                nextest.display()
+            );
             return exit::code(exit::IO);
         }
     };
@@ -95,7 +103,9 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
 
 fn find_config() -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
-    cwd.ancestors().map(|d| d.join("gauntlet.toml")).find(|p| p.is_file())
+    cwd.ancestors()
+        .map(|d| d.join("gauntlet.toml"))
+        .find(|p| p.is_file())
 }
 
 /// A profile's slow-timeout: `period`, and `terminate-after` when set.
@@ -117,21 +127,37 @@ const SLOW_TIMEOUT_FORM: &str =
 
 fn parse_slow_timeout(value: &toml::Value, at: &str) -> Result<SlowTimeout, String> {
     let period_of = |v: &toml::Value| -> Result<Duration, String> {
-        let text = v.as_str().ok_or_else(|| format!("{at}: period must be a duration string such as \"60s\""))?;
+        let text = v
+            .as_str()
+            .ok_or_else(|| format!("{at}: period must be a duration string such as \"60s\""))?;
         humantime::parse_duration(text).map_err(|e| format!("{at}: period {text:?}: {e}"))
     };
     match value {
-        toml::Value::String(_) => Ok(SlowTimeout { period: period_of(value)?, terminate_after: None }),
+        toml::Value::String(_) => Ok(SlowTimeout {
+            period: period_of(value)?,
+            terminate_after: None,
+        }),
         toml::Value::Table(t) => {
-            let period = t.get("period").ok_or_else(|| format!("{at}: missing `period`; expected {SLOW_TIMEOUT_FORM}"))?;
+            let period = t
+                .get("period")
+                .ok_or_else(|| format!("{at}: missing `period`; expected {SLOW_TIMEOUT_FORM}"))?;
             let terminate_after = match t.get("terminate-after") {
                 None => None,
                 Some(toml::Value::Integer(n)) if *n > 0 => Some(*n as u64),
-                Some(other) => return Err(format!("{at}: terminate-after = {other} must be a positive integer")),
+                Some(other) => {
+                    return Err(format!(
+                        "{at}: terminate-after = {other} must be a positive integer"
+                    ));
+                }
             };
-            Ok(SlowTimeout { period: period_of(period)?, terminate_after })
+            Ok(SlowTimeout {
+                period: period_of(period)?,
+                terminate_after,
+            })
         }
-        other => Err(format!("{at}: slow-timeout = {other}; expected {SLOW_TIMEOUT_FORM}")),
+        other => Err(format!(
+            "{at}: slow-timeout = {other}; expected {SLOW_TIMEOUT_FORM}"
+        )),
     }
 }
 
@@ -141,13 +167,23 @@ pub fn check(policy: &Policy, nextest: &str, path: &Path, multiplier: f64) -> Re
     let doc: toml::Table = match nextest.parse() {
         Ok(doc) => doc,
         Err(e) => {
-            report.problems.push(format!("{} is not valid TOML: {}", path.display(), e.to_string().trim()));
+            report.problems.push(format!(
+                "{} is not valid TOML: {}",
+                path.display(),
+                e.to_string().trim()
+            ));
             return report;
         }
     };
     let empty = toml::Table::new();
-    let profiles = doc.get("profile").and_then(toml::Value::as_table).unwrap_or(&empty);
-    let groups = doc.get("test-groups").and_then(toml::Value::as_table).unwrap_or(&empty);
+    let profiles = doc
+        .get("profile")
+        .and_then(toml::Value::as_table)
+        .unwrap_or(&empty);
+    let groups = doc
+        .get("test-groups")
+        .and_then(toml::Value::as_table)
+        .unwrap_or(&empty);
     let mut names: Vec<String> = profiles.keys().cloned().collect();
     if !names.iter().any(|n| n == "default") {
         names.push("default".into());
@@ -169,7 +205,11 @@ pub fn check(policy: &Policy, nextest: &str, path: &Path, multiplier: f64) -> Re
             ));
             continue;
         };
-        let factor = environments.iter().map(|e| policy.factor(e)).product::<f64>() * multiplier;
+        let factor = environments
+            .iter()
+            .map(|e| policy.factor(e))
+            .product::<f64>()
+            * multiplier;
         let largest = Class::ALL
             .into_iter()
             .map(|c| (c, policy.base(c).mul_f64(factor)))
@@ -249,7 +289,10 @@ fn needed(period: Duration, budget: Duration) -> u128 {
 
 /// The slow-timeout a profile ends up with: its own, else its `inherits` parent's, else the
 /// default profile's.
-fn effective_slow_timeout(profiles: &toml::Table, name: &str) -> Result<Option<SlowTimeout>, String> {
+fn effective_slow_timeout(
+    profiles: &toml::Table,
+    name: &str,
+) -> Result<Option<SlowTimeout>, String> {
     let mut current = name.to_owned();
     for _ in 0..16 {
         let table = profiles.get(&current).and_then(toml::Value::as_table);
@@ -265,7 +308,9 @@ fn effective_slow_timeout(profiles: &toml::Table, name: &str) -> Result<Option<S
             .unwrap_or("default")
             .to_owned();
     }
-    Err(format!("profile `{name}`: `inherits` chain is longer than 16 or cyclic"))
+    Err(format!(
+        "profile `{name}`: `inherits` chain is longer than 16 or cyclic"
+    ))
 }
 
 /// The profile's own overrides, then the default profile's (nextest applies both).
@@ -287,7 +332,10 @@ fn overrides<'a>(doc: &'a toml::Table, name: &str) -> Vec<&'a toml::Table> {
 
 /// The aligned table printed on success and failure alike.
 pub fn render(report: &Report) -> String {
-    let mut out = format!("{:<10} {:<44} {:>6}  {:<28} {}\n", "profile", "environments", "factor", "largest budget", "kill");
+    let mut out = format!(
+        "{:<10} {:<44} {:>6}  {:<28} {}\n",
+        "profile", "environments", "factor", "largest budget", "kill"
+    );
     for row in &report.profiles {
         let kill = row.kill.map_or("never".to_owned(), format_duration);
         let largest = format!("{} {}", row.largest.0, format_duration(row.largest.1));
@@ -344,7 +392,10 @@ mod tests {
         let problem = &report.problems[0];
         assert!(problem.contains("profile `ci`"), "{problem}");
         assert!(problem.contains("60s"), "{problem}");
-        assert!(problem.contains("model_loading may run 60s × 2.0 (github-actions) = 120s"), "{problem}");
+        assert!(
+            problem.contains("model_loading may run 60s × 2.0 (github-actions) = 120s"),
+            "{problem}"
+        );
         assert!(problem.contains("at least 5"), "{problem}");
     }
 
@@ -353,7 +404,14 @@ mod tests {
         let path = repo_root().join(".config/nextest.toml");
         let text = std::fs::read_to_string(&path).expect("repository nextest.toml");
         let report = check(&repo_policy(), &text, &path, 10.0);
-        assert!(report.problems.iter().any(|p| p.contains("profile `default`")), "{:?}", report.problems);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("profile `default`")),
+            "{:?}",
+            report.problems
+        );
     }
 
     #[test]
@@ -368,17 +426,32 @@ mod tests {
             test-group = "gpuu"
         "#;
         let mut policy = Policy::default();
-        policy.nextest_profiles.insert("default".into(), vec!["local".into()]);
+        policy
+            .nextest_profiles
+            .insert("default".into(), vec!["local".into()]);
         let report = check(&policy, text, Path::new("n.toml"), 1.0);
-        assert!(report.problems.iter().any(|p| p.contains("never kills")), "{:?}", report.problems);
-        assert!(report.problems.iter().any(|p| p.contains("`gpuu` is not defined")), "{:?}", report.problems);
+        assert!(
+            report.problems.iter().any(|p| p.contains("never kills")),
+            "{:?}",
+            report.problems
+        );
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("`gpuu` is not defined")),
+            "{:?}",
+            report.problems
+        );
     }
 
     #[test]
     fn profile_missing_from_policy_is_reported() {
         let text = "[profile.default]\nslow-timeout = { period = \"60s\", terminate-after = 9 }\n[profile.extra]\n";
         let mut policy = Policy::default();
-        policy.nextest_profiles.insert("default".into(), vec!["local".into()]);
+        policy
+            .nextest_profiles
+            .insert("default".into(), vec!["local".into()]);
         let report = check(&policy, text, Path::new("n.toml"), 1.0);
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(report.problems[0].contains("profile `extra` has no entry"));
@@ -388,8 +461,17 @@ mod tests {
     fn bad_slow_timeout_form_says_what_is_accepted() {
         let text = "[profile.default]\nslow-timeout = 60\n";
         let mut policy = Policy::default();
-        policy.nextest_profiles.insert("default".into(), vec!["local".into()]);
+        policy
+            .nextest_profiles
+            .insert("default".into(), vec!["local".into()]);
         let report = check(&policy, text, Path::new("n.toml"), 1.0);
-        assert!(report.problems.iter().any(|p| p.contains(SLOW_TIMEOUT_FORM)), "{:?}", report.problems);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains(SLOW_TIMEOUT_FORM)),
+            "{:?}",
+            report.problems
+        );
     }
 }

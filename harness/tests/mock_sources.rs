@@ -73,7 +73,9 @@ async fn stall_fires_once_at_its_offset_paused_clock() {
     let mut source = SlowSource::new(PatternSource::new(4096), profile);
     let start = tokio::time::Instant::now();
     let mut first = vec![0u8; 4096];
-    let n = AsyncReadExt::read(&mut source, &mut first).await.expect("read");
+    let n = AsyncReadExt::read(&mut source, &mut first)
+        .await
+        .expect("read");
     assert_eq!(n, 1000, "reads stop at the stall offset");
     assert!(start.elapsed() < Duration::from_secs(1));
     assert_eq!(drain(&mut source, 1000).await.expect("rest"), 3096);
@@ -84,7 +86,9 @@ async fn stall_fires_once_at_its_offset_paused_clock() {
 #[tokio::test(start_paused = true)]
 async fn truncation_ends_early_and_seek_moves_the_position_paused_clock() {
     let mut source = SlowSource::new(PatternSource::new(10_000), Profile::new().truncate_at(6000));
-    AsyncSeekExt::seek(&mut source, SeekFrom::Start(5000)).await.expect("seek");
+    AsyncSeekExt::seek(&mut source, SeekFrom::Start(5000))
+        .await
+        .expect("seek");
     assert_eq!(drain(&mut source, 5000).await.expect("read"), 1000);
 }
 

@@ -71,7 +71,7 @@ pub fn format_duration(d: Duration) -> String {
     if d < Duration::from_millis(1) {
         return format!("{}µs", d.as_micros());
     }
-    if d < Duration::from_secs(1) && d.subsec_nanos() % 1_000_000 == 0 {
+    if d < Duration::from_secs(1) && d.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{}ms", d.as_millis());
     }
     let text = format!("{:.3}", d.as_secs_f64());
