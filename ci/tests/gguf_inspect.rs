@@ -24,13 +24,13 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 /// Peak RSS of any waited-for child of this process so far, in KiB (Linux units).
-fn children_max_rss_kib() -> i64 {
+fn children_max_rss_kib() -> libc::c_long {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is always valid.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
     assert_eq!(rc, 0, "getrusage failed");
     // SAFETY: rc == 0 means the kernel initialised the struct.
-    i64::from(unsafe { usage.assume_init() }.ru_maxrss)
+    unsafe { usage.assume_init() }.ru_maxrss
 }
 
 #[test]
