@@ -1,5 +1,5 @@
 //! CPU GEMV/GEMM: ternary weights × int8 activations → f32, on a scalar reference path
-//! or AVX2 / AVX-512 VNNI, with weight rows split across a persistent thread pool.
+//! or AVX2 / AVX-512 VNNI (TQ1_0: AVX-512 or scalar; its AVX2 path is the scalar one), with weight rows split across a persistent thread pool.
 //!
 //! Every path produces the same int32 per-chunk dots; the f32 result is formed from
 //! them by one shared function ([`combine_row`]), so equal integers mean equal floats.
@@ -130,14 +130,18 @@ impl fmt::Display for KernelPath {
 /// Activations permuted for the SIMD paths (see `x86.rs`), with per-chunk sums.
 pub(crate) struct Prepared {
     pub(crate) n: usize,
-    pub(crate) k: usize,
+    /// Bytes between activation rows in `values`.
+    pub(crate) stride: usize,
     pub(crate) values: Vec<i8>,
     pub(crate) sums: Vec<i32>,
     pub(crate) inv_scales: Vec<f32>,
 }
 
 impl Prepared {
-    fn new(acts: &QuantizedActivations) -> Self {
+    fn new(acts: &QuantizedActivations, format: TernaryFormat) -> Self {
+        if format == TernaryFormat::Tq1_0 {
+            return Self::new_tq1(acts);
+        }
         let (n, k) = (acts.n(), acts.k());
         let mut values = vec![0i8; n * k];
         let mut sums = Vec::with_capacity(n * k.div_ceil(CHUNK));
@@ -161,13 +165,54 @@ impl Prepared {
         let inv_scales = (0..n).map(|r| acts.inv_scale(r)).collect();
         Self {
             n,
-            k,
+            stride: k,
+            values,
+            sums,
+            inv_scales,
+        }
+    }
+
+    /// TQ1_0's layout: per 256-weight block, five 64-byte vectors, one per trit
+    /// position `t`, holding the activation of the weight whose trit `t` sits in that
+    /// byte lane (lanes 0..32: qs[0..32], 32..48: qs[32..48], 48..52: qh) and zero in
+    /// lanes that hold no weight.
+    fn new_tq1(acts: &QuantizedActivations) -> Self {
+        let (n, k) = (acts.n(), acts.k());
+        let chunks = k / CHUNK;
+        let stride = chunks * TQ1_PREPARED;
+        let mut values = vec![0i8; n * stride];
+        let mut sums = Vec::with_capacity(n * chunks);
+        for r in 0..n {
+            let src = acts.row(r);
+            for c in 0..chunks {
+                let dst = &mut values[r * stride + c * TQ1_PREPARED..][..TQ1_PREPARED];
+                for t in 0..5 {
+                    for lane in 0..52 {
+                        let weight = match lane {
+                            0..32 => lane + 32 * t,
+                            32..48 => 160 + (lane - 32) + 16 * t,
+                            _ if t < 4 => 240 + (lane - 48) + 4 * t,
+                            _ => continue,
+                        };
+                        dst[64 * t + lane] = src[c * CHUNK + weight];
+                    }
+                }
+            }
+            sums.extend_from_slice(acts.chunk_sums(r));
+        }
+        let inv_scales = (0..n).map(|r| acts.inv_scale(r)).collect();
+        Self {
+            n,
+            stride,
             values,
             sums,
             inv_scales,
         }
     }
 }
+
+/// Prepared bytes per TQ1_0 block: five trit positions × 64 lanes.
+pub(crate) const TQ1_PREPARED: usize = 5 * 64;
 
 /// Turns one weight row's int32 chunk dots into f32 outputs, identically for every path:
 /// per-block scales are applied chunk by chunk in order, then the activation scale.
@@ -243,6 +288,13 @@ fn row_dots(
     let full = k / CHUNK;
     #[cfg(target_arch = "x86_64")]
     {
+        if w.format() == TernaryFormat::Tq1_0 && path == KernelPath::Avx512 {
+            let did_fuse = fused.is_some();
+            // SAFETY: the path is supported (checked by `CpuKernels::new`), the row holds
+            // `chunks` 54-byte blocks and `prep` was built for TQ1_0.
+            unsafe { x86::row_dots_tq1_avx512(bytes, prep, chunks, out, fused) };
+            return did_fuse;
+        }
         let layout = match w.format() {
             TernaryFormat::Tq2_0 => Some(x86::Layout {
                 chunk_stride: tq2_0::BLOCK_BYTES,
@@ -392,7 +444,7 @@ impl CpuKernels {
             }
             .into());
         }
-        let prep = Prepared::new(x);
+        let prep = Prepared::new(x, w.format());
         let chunks = x.k().div_ceil(CHUNK);
         let threads = self.pool.threads();
         // Rows in multiples of 8 per thread so threads never share an output cache line.
@@ -473,7 +525,7 @@ impl CpuKernels {
             }
             .into());
         }
-        let prep = Prepared::new(x);
+        let prep = Prepared::new(x, w.format());
         let mut dots = vec![0i32; x.n() * x.k().div_ceil(CHUNK)];
         row_dots(self.path, w, row, x, &prep, &mut dots, None);
         Ok(dots)
