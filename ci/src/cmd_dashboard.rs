@@ -20,8 +20,11 @@ pub struct DashboardArgs {
     pub out: Option<PathBuf>,
     /// Print the analysis (flaky, failures, regressions, …) as JSON on stdout instead
     /// of a summary; the site is still written when --out is given.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Print the summary as Markdown (for `$GITHUB_STEP_SUMMARY`) instead of text.
+    #[arg(long)]
+    pub markdown: bool,
     /// Configuration file whose [analysis] table sets the thresholds.
     #[arg(long, default_value = "gauntlet.toml")]
     pub config: PathBuf,
@@ -61,7 +64,8 @@ pub fn run(args: DashboardArgs) -> ExitCode {
         }
     };
     let report = analysis::analyze(&runs, &config);
-    let out = match (&args.out, args.json) {
+    let machine_output = args.json || args.markdown;
+    let out = match (&args.out, machine_output) {
         (Some(o), _) => Some(o.clone()),
         (None, false) => Some(default_out()),
         (None, true) => None,
@@ -80,6 +84,8 @@ pub fn run(args: DashboardArgs) -> ExitCode {
                 return exit::code(exit::IO);
             }
         }
+    } else if args.markdown {
+        print!("{}", crate::dashboard::summary::markdown(&report));
     } else {
         print!("{}", crate::dashboard::summary::text(&report));
         if let Some(out) = &out {

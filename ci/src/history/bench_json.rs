@@ -103,3 +103,36 @@ pub fn read(path: &Path) -> Result<Vec<BenchRecord>, BenchJsonError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_gauntlet_bench_output_is_read() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bench/kernels-256.json");
+        let benches = read(&path).unwrap();
+        assert!(!benches.is_empty());
+        assert!(
+            benches
+                .iter()
+                .all(|b| b.name.starts_with("bench/") && b.estimate > 0.0)
+        );
+        assert!(
+            benches.iter().any(|b| b.name.contains("TQ2_0/256x256x1")),
+            "{benches:?}"
+        );
+    }
+
+    #[test]
+    fn missing_field_names_the_shape_expected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.json");
+        std::fs::write(&path, r#"{"results": [{"format": "TQ2_0"}]}"#).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("ns_per_op") && err.contains("b.json:1:"),
+            "{err}"
+        );
+    }
+}

