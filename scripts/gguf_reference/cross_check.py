@@ -6,6 +6,9 @@ alignment, absolute tensor-data offset, every metadata key and value (arrays lon
 elements as `{"type": "array", "element_type", "len"}`), and every tensor's name, type, dims,
 relative offset and byte size. Exits non-zero naming the first disagreement.
 
+Element types use the reference's own names (`GGUFValueType`: UINT8 … FLOAT64). I2_S files
+(BitNet fork type id 36) cannot be checked: the mainline reference does not know that id.
+
     python cross_check.py --gauntlet target/debug/gauntlet FILE.gguf [FILE.gguf ...]
 """
 
@@ -19,16 +22,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFReader, GGUFValueType as V
+from gguf import GGUFReader, GGUFValueType as V, quants
+
+# Decoded values compared per tensor by `--values` (the first N).
+VALUES = 512
 
 SUMMARY_OVER = 16
-
-TYPE_NAMES = {
-    V.UINT8: "uint8", V.INT8: "int8", V.UINT16: "uint16", V.INT16: "int16",
-    V.UINT32: "uint32", V.INT32: "int32", V.FLOAT32: "float32", V.BOOL: "bool",
-    V.STRING: "string", V.ARRAY: "array", V.UINT64: "uint64", V.INT64: "int64",
-    V.FLOAT64: "float64",
-}
 
 
 class Mismatch(Exception):
@@ -62,7 +61,7 @@ def check_metadata(path: Path, ours: dict, reader: GGUFReader) -> int:
             etype = field.types[1]
             n = len(field.data)
             if n > SUMMARY_OVER:
-                want = {"type": "array", "element_type": TYPE_NAMES[etype], "len": n}
+                want = {"type": "array", "element_type": V(etype).name, "len": n}
                 if mine != want:
                     raise Mismatch(f"{path}: key {key!r}: expected summary {want}, got {mine}")
             elif etype == V.ARRAY:
@@ -83,7 +82,29 @@ def check_metadata(path: Path, ours: dict, reader: GGUFReader) -> int:
     return checked
 
 
-def check_file(gauntlet: str, path: Path) -> str:
+def check_values(gauntlet: str, path: Path, reader: GGUFReader) -> int:
+    """`gauntlet inspect --tensor T --values N` equals the reference dequantizer, bit for bit."""
+    checked = 0
+    for t in reader.tensors:
+        try:
+            theirs = quants.dequantize(np.asarray(t.data), t.tensor_type).reshape(-1)[:VALUES]
+        except NotImplementedError:
+            continue  # the reference cannot decode this type either
+        out = subprocess.run(
+            [gauntlet, "inspect", str(path), "--tensor", t.name, "--values", str(VALUES), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )
+        if out.returncode != 0:
+            raise Mismatch(f"{path}: inspect --tensor {t.name}: exit {out.returncode}: {out.stderr.strip()}")
+        ours = np.array(json.loads(out.stdout)["values"], dtype=np.float32)
+        if ours.shape != theirs.shape or not np.array_equal(ours.view(np.uint32), theirs.astype(np.float32).view(np.uint32)):
+            bad = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if np.float32(a) != np.float32(b)), None)
+            raise Mismatch(f"{path}: tensor {t.name!r}: value {bad} differs ({len(ours)} vs {len(theirs)} values)")
+        checked += 1
+    return checked
+
+
+def check_file(gauntlet: str, path: Path, values: bool) -> str:
     out = subprocess.run(
         [gauntlet, "inspect", "--json", str(path)], capture_output=True, text=True, timeout=120
     )
@@ -114,18 +135,21 @@ def check_file(gauntlet: str, path: Path) -> str:
         got = {k: mine.get(k) for k in want}
         if got != want:
             raise Mismatch(f"{path}: tensor {t.name!r}: gauntlet {got} != reference {want}")
-    return f"ok {path.name}: {n_keys} metadata keys, {len(reader.tensors)} tensors agree"
+    decoded = f", {check_values(gauntlet, path, reader)} decoded identically" if values else ""
+    return f"ok {path.name}: {n_keys} metadata keys, {len(reader.tensors)} tensors agree{decoded}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gauntlet", required=True, help="path to the gauntlet binary")
+    ap.add_argument("--values", action="store_true",
+                    help=f"also compare the first {VALUES} decoded values of every tensor")
     ap.add_argument("files", nargs="+", type=Path)
     args = ap.parse_args()
     failed = 0
     for path in args.files:
         try:
-            print(check_file(args.gauntlet, path))
+            print(check_file(args.gauntlet, path, args.values))
         except Mismatch as e:
             print(f"MISMATCH {e}", file=sys.stderr)
             failed += 1
