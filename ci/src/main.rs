@@ -9,6 +9,7 @@ mod cmd_check_config;
 mod cmd_dashboard;
 mod cmd_export;
 mod cmd_fixture;
+mod cmd_init;
 mod cmd_inspect;
 mod cmd_load;
 mod cmd_record;
@@ -53,6 +54,8 @@ enum Command {
     Load(cmd_load::LoadArgs),
     /// Run a command under memory/CPU/pid/time limits in its own cgroup; label OOM kills.
     Sandbox(cmd_sandbox::SandboxArgs),
+    /// Write nextest profiles, gauntlet.toml and a CI workflow into another project.
+    Init(cmd_init::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,5 +71,6 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run::run(args),
         Command::Load(args) => cmd_load::run(args),
         Command::Sandbox(args) => cmd_sandbox::run(args),
+        Command::Init(args) => cmd_init::run(args),
     }
 }
