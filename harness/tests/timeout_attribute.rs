@@ -138,3 +138,35 @@ fn async_body_blocking_its_runtime_thread_fails_on_time() {
     assert!(text.contains("ran out of its time budget"), "{text}");
     assert!(start.elapsed() >= Duration::from_millis(150));
 }
+
+#[test]
+#[timeout("30s")]
+fn deadline_leaves_a_margin_before_the_watchdog() {
+    let ctx = gauntlet_harness::TestContext::current().expect("inside a #[timeout] test");
+    let total = ctx.budget().total;
+    let deadline = gauntlet_harness::deadline();
+    assert!(deadline + gauntlet_harness::margin(total) <= total);
+    assert!(deadline > total / 2, "{deadline:?} of {total:?}");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+#[timeout("150ms")]
+async fn stage_from_worker_then_block(rx: mpsc::Receiver<()>) {
+    let ctx = gauntlet_harness::TestContext::current().expect("inside a #[timeout] body");
+    tokio::spawn(async move {
+        let _entered = ctx.enter();
+        gauntlet_harness::stage("recorded on a tokio worker");
+    })
+    .await
+    .expect("task");
+    let _ = rx.recv();
+}
+
+#[test]
+fn stages_from_other_threads_reach_the_diagnostic_through_enter() {
+    let (tx, rx) = mpsc::channel::<()>();
+    let result = std::panic::catch_unwind(move || stage_from_worker_then_block(rx));
+    drop(tx);
+    let text = panic_text(result.expect_err("the watchdog must fail the test"));
+    assert!(text.contains("recorded on a tokio worker"), "{text}");
+}
