@@ -7,6 +7,7 @@ mod analysis;
 mod cmd_bench;
 mod cmd_check_config;
 mod cmd_dashboard;
+mod cmd_doctor;
 mod cmd_export;
 mod cmd_fixture;
 mod cmd_init;
@@ -56,6 +57,8 @@ enum Command {
     Sandbox(cmd_sandbox::SandboxArgs),
     /// Write nextest profiles, gauntlet.toml and a CI workflow into another project.
     Init(cmd_init::InitArgs),
+    /// Check this machine: environment, resources, GPU, OOM kills, toolchain, profile.
+    Doctor(cmd_doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,5 +75,6 @@ fn main() -> ExitCode {
         Command::Load(args) => cmd_load::run(args),
         Command::Sandbox(args) => cmd_sandbox::run(args),
         Command::Init(args) => cmd_init::run(args),
+        Command::Doctor(args) => cmd_doctor::run(args),
     }
 }

@@ -89,6 +89,9 @@ fn toolchain() -> Option<String> {
 }
 
 /// Runs a short probe command, giving up (and killing it) at the deadline.
+///
+/// stdout is drained on a thread while waiting: a probe printing more than a pipe
+/// buffer (dmesg) would otherwise block on its write and never exit.
 pub fn output_within(cmd: &mut Command, deadline: Duration) -> Option<String> {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -96,21 +99,57 @@ pub fn output_within(cmd: &mut Command, deadline: Duration) -> Option<String> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
     let start = Instant::now();
-    loop {
+    let success = loop {
         match child.try_wait() {
-            Ok(Some(status)) if status.success() => break,
-            Ok(Some(_)) | Err(_) => return None,
+            Ok(Some(status)) => break status.success(),
+            Err(_) => break false,
             Ok(None) if start.elapsed() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return None;
+                break false;
             }
-            // A version probe takes milliseconds; polling briefly keeps this std-only.
+            // A probe takes milliseconds; polling briefly keeps this std-only.
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
         }
+    };
+    // The pipe closes when the child exits (or was killed), so this join ends.
+    let out = reader.join().ok()?;
+    success.then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_output_is_read_without_deadlock() {
+        // 1 MiB is far beyond a pipe buffer.
+        let out = output_within(
+            Command::new("head").args(["-c", "1048576", "/dev/zero"]),
+            Duration::from_secs(30),
+        )
+        .expect("head must finish");
+        assert_eq!(out.len(), 1_048_576);
     }
-    let mut out = String::new();
-    child.stdout.take()?.read_to_string(&mut out).ok()?;
-    Some(out)
+
+    #[test]
+    fn a_probe_past_its_deadline_is_killed_and_reported_unknown() {
+        let start = Instant::now();
+        assert!(
+            output_within(Command::new("sleep").arg("30"), Duration::from_millis(200)).is_none()
+        );
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_failing_probe_is_unknown() {
+        assert!(output_within(&mut Command::new("false"), Duration::from_secs(10)).is_none());
+    }
 }
