@@ -113,4 +113,7 @@ pub enum KernelError {
     /// A thread count of zero.
     #[error("thread count must be at least 1")]
     ZeroThreads,
+    /// The operating system refused a worker thread.
+    #[error("could not start a kernel worker thread: {0}; lower the thread count")]
+    Spawn(String),
 }

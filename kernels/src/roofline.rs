@@ -116,8 +116,8 @@ pub fn synthetic(
     Ok((bytes, QuantizedActivations::quantize(&x, n, k)?))
 }
 
-/// Times `ops` cold GEMMs of `m × k` in `format` against `n` activation rows, and the
-/// streaming read of as many same-sized windows, on `kernels`.
+/// Times cold GEMMs of `m × k` in `format` against `n` activation rows, and streaming
+/// reads of as many same-sized windows, on `kernels`: each side for about `min_time`.
 pub fn measure_cold(
     kernels: &CpuKernels,
     format: TernaryFormat,
@@ -126,8 +126,22 @@ pub fn measure_cold(
     n: usize,
     min_time: Duration,
 ) -> Result<Measurement, KernelError> {
+    measure_rotating(kernels, format, m, k, n, min_time, COLD_SPAN)
+}
+
+/// As [`measure_cold`], rotating over copies spanning `span` bytes (tests use a small
+/// span; figures meant as "cold" need [`COLD_SPAN`]).
+pub fn measure_rotating(
+    kernels: &CpuKernels,
+    format: TernaryFormat,
+    m: usize,
+    k: usize,
+    n: usize,
+    min_time: Duration,
+    span: usize,
+) -> Result<Measurement, KernelError> {
     let (bytes, x) = synthetic(format, m, k, n)?;
-    let mut set = ColdSet::new(&bytes, COLD_SPAN);
+    let mut set = ColdSet::new(&bytes, span);
     let mut out = vec![0.0f32; m * n];
     let weight_bytes = TernaryMatrix::new(format, m, k, &bytes)?.weight_bytes();
     // The copies were just written, so their pages are mapped; a few calls warm the pool.
@@ -135,16 +149,29 @@ pub fn measure_cold(
         let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
         kernels.gemm(&w, &x, &mut out)?;
     }
-    let kernel_time = timed(min_time, || {
-        let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
-        kernels.gemm(&w, &x, &mut out)
-    })?;
+    // Kernel and read rounds alternate, so load from other processes that comes and
+    // goes lands on both sides of the ratio alike.
+    const ROUND: u32 = 4;
+    let (mut kernel_total, mut read_total, mut rounds) = (Duration::ZERO, Duration::ZERO, 0u32);
     let mut sink = 0u64;
-    let read_time = timed(min_time, || {
-        sink = sink.wrapping_add(kernels.stream_read(set.next_copy()));
-        Ok(())
-    })?;
+    let start = Instant::now();
+    while rounds < 2 || start.elapsed() < 2 * min_time {
+        let t = Instant::now();
+        for _ in 0..ROUND {
+            let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
+            kernels.gemm(&w, &x, &mut out)?;
+        }
+        kernel_total += t.elapsed();
+        let t = Instant::now();
+        for _ in 0..ROUND {
+            sink = sink.wrapping_add(kernels.stream_read(set.next_copy()));
+        }
+        read_total += t.elapsed();
+        rounds += 1;
+    }
     std::hint::black_box(sink);
+    let kernel_time = kernel_total / (rounds * ROUND);
+    let read_time = read_total / (rounds * ROUND);
     let gbps = |t: Duration| weight_bytes as f64 / t.as_secs_f64() / 1e9;
     Ok(Measurement {
         format,
@@ -158,16 +185,53 @@ pub fn measure_cold(
     })
 }
 
-/// Mean time of `op` over at least `min_time` and at least 3 calls.
-fn timed(
-    min_time: Duration,
-    mut op: impl FnMut() -> Result<(), KernelError>,
-) -> Result<Duration, KernelError> {
-    let start = Instant::now();
-    let mut ops = 0u32;
-    while ops < 3 || start.elapsed() < min_time {
-        op()?;
-        ops += 1;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::KernelPath;
+
+    #[test]
+    fn cold_set_rotates_over_distinct_copies_spanning_the_request() {
+        let tensor: Vec<u8> = (0..=255).collect();
+        let mut set = ColdSet::new(&tensor, 1000);
+        assert_eq!(set.copies(), 4);
+        let first = set.next_copy().as_ptr();
+        let second = set.next_copy().as_ptr();
+        assert_eq!(second as usize - first as usize, 256);
+        set.next_copy();
+        set.next_copy();
+        assert_eq!(set.next_copy().as_ptr(), first, "wraps after the last copy");
     }
-    Ok(start.elapsed() / ops)
+
+    #[test]
+    fn measurement_reports_consistent_rates() {
+        let kernels = CpuKernels::new(KernelPath::detect(), 1).expect("kernels");
+        for format in TernaryFormat::ALL {
+            let r = measure_rotating(
+                &kernels,
+                format,
+                64,
+                512,
+                1,
+                Duration::from_millis(5),
+                1 << 20,
+            )
+            .expect("measure");
+            let bytes = TernaryMatrix::new(
+                format,
+                64,
+                512,
+                &synthetic(format, 64, 512, 1).expect("data").0,
+            )
+            .expect("matrix")
+            .weight_bytes();
+            assert!(r.ns_per_op > 0.0 && r.read_gbps > 0.0, "{r:?}");
+            let implied = bytes as f64 / r.ns_per_op;
+            assert!(
+                (implied - r.weight_gbps).abs() <= 1e-9 * implied.max(1.0),
+                "{r:?}"
+            );
+            assert!((r.roofline() - r.weight_gbps / r.read_gbps).abs() < 1e-12);
+        }
+    }
 }

@@ -393,7 +393,7 @@ impl CpuKernels {
         let path = path.require()?;
         Ok(Self {
             path,
-            pool: ThreadPool::new(threads),
+            pool: ThreadPool::new(threads).map_err(|e| KernelError::Spawn(e.to_string()))?,
         })
     }
 

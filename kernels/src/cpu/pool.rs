@@ -31,7 +31,7 @@ pub(crate) struct ThreadPool {
 }
 
 impl ThreadPool {
-    pub(crate) fn new(threads: usize) -> Self {
+    pub(crate) fn new(threads: usize) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             job: Mutex::new(None),
             generation: AtomicU64::new(0),
@@ -42,16 +42,19 @@ impl ThreadPool {
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
         });
-        let workers = (1..threads.max(1))
-            .map(|id| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(format!("gauntlet-kernel-{id}"))
-                    .spawn(move || worker(&shared, id))
-                    .expect("spawning a kernel worker thread")
-            })
-            .collect();
-        Self { shared, workers }
+        let mut pool = Self {
+            shared,
+            workers: Vec::new(),
+        };
+        for id in 1..threads.max(1) {
+            let shared = Arc::clone(&pool.shared);
+            // On error `pool` drops here, which stops the workers already started.
+            let handle = std::thread::Builder::new()
+                .name(format!("gauntlet-kernel-{id}"))
+                .spawn(move || worker(&shared, id))?;
+            pool.workers.push(handle);
+        }
+        Ok(pool)
     }
 
     pub(crate) fn threads(&self) -> usize {
