@@ -195,25 +195,39 @@ impl Policy {
     /// compile-time one passed in, then the runtime `CARGO_MANIFEST_DIR`), then the working
     /// directory; parsed once per file and cached.
     pub fn for_crate(compile_time_manifest_dir: Option<&str>) -> Result<Arc<Policy>, ConfigError> {
-        static CACHE: Mutex<Option<HashMap<Option<PathBuf>, Arc<Policy>>>> = Mutex::new(None);
+        // Keyed by everything the search depends on except the file system, so the common
+        // case (every test of a binary asking) is two variable reads and a map lookup.
+        type Key = (Option<String>, Option<String>, Option<String>);
+        static CACHE: Mutex<Option<HashMap<Key, Arc<Policy>>>> = Mutex::new(None);
         let probe = Probe::system();
+        let runtime_dir = probe.var("CARGO_MANIFEST_DIR");
+        let key: Key = (
+            compile_time_manifest_dir.map(str::to_owned),
+            runtime_dir.clone(),
+            probe.var(CONFIG_VAR),
+        );
+        if let Some(hit) = CACHE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|c| c.get(&key))
+        {
+            return Ok(Arc::clone(hit));
+        }
         let mut dirs = Vec::new();
         // Compile-time first: a runtime CARGO_MANIFEST_DIR may be inherited from whatever
         // started this binary (another crate's test), while the compile-time one is ours.
         dirs.extend(compile_time_manifest_dir.map(PathBuf::from));
-        dirs.extend(probe.var("CARGO_MANIFEST_DIR").map(PathBuf::from));
+        dirs.extend(runtime_dir.map(PathBuf::from));
         dirs.extend(std::env::current_dir().ok());
-        let path = Self::find(&probe, &dirs);
-        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        let cache = cache.get_or_insert_with(HashMap::new);
-        if let Some(hit) = cache.get(&path) {
-            return Ok(Arc::clone(hit));
-        }
-        let policy = Arc::new(match &path {
-            Some(p) => Self::load(p)?,
+        let policy = Arc::new(match Self::find(&probe, &dirs) {
+            Some(path) => Self::load(&path)?,
             None => Policy::default(),
         });
-        cache.insert(path, Arc::clone(&policy));
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get_or_insert_with(HashMap::new)
+            .insert(key, Arc::clone(&policy));
         Ok(policy)
     }
 }
