@@ -5,6 +5,7 @@
 //! them by one shared function ([`combine_row`]), so equal integers mean equal floats.
 //! GEMM decodes each weight chunk once and applies it to all `n` activation rows.
 
+mod path;
 mod pool;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -17,115 +18,11 @@ use crate::format::{TernaryFormat, tq2_0};
 use crate::matrix::TernaryMatrix;
 use crate::quant::{CHUNK, QuantizedActivations};
 
+pub use path::KernelPath;
 use pool::ThreadPool;
 
 /// Largest activation batch (`n`) one call accepts.
 pub const MAX_N: usize = 64;
-
-/// One implementation of the kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KernelPath {
-    /// Portable scalar reference (the oracle).
-    Scalar,
-    /// AVX2 `maddubs` kernels.
-    Avx2,
-    /// AVX-512 BW + VNNI `dpbusd` kernels.
-    Avx512,
-}
-
-impl KernelPath {
-    /// All paths, slowest first.
-    pub const ALL: [KernelPath; 3] = [KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512];
-
-    /// The name `GAUNTLET_KERNEL` accepts.
-    pub const fn name(self) -> &'static str {
-        match self {
-            KernelPath::Scalar => "scalar",
-            KernelPath::Avx2 => "avx2",
-            KernelPath::Avx512 => "avx512",
-        }
-    }
-
-    /// Whether this CPU can run the path.
-    pub fn is_supported(self) -> bool {
-        match self {
-            KernelPath::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx512 => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512vnni")
-                    && std::arch::is_x86_feature_detected!("avx2")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// The paths this CPU runs.
-    pub fn supported() -> Vec<KernelPath> {
-        Self::ALL.into_iter().filter(|p| p.is_supported()).collect()
-    }
-
-    /// The fastest supported path.
-    pub fn detect() -> KernelPath {
-        Self::supported().pop().unwrap_or(KernelPath::Scalar)
-    }
-
-    /// Parses a path name, checking that this CPU supports it.
-    pub fn parse(value: &str) -> Result<KernelPath, KernelError> {
-        let path = match value.trim().to_ascii_lowercase().as_str() {
-            "scalar" => KernelPath::Scalar,
-            "avx2" => KernelPath::Avx2,
-            "avx512" => KernelPath::Avx512,
-            _ => {
-                return Err(KernelError::BadOverride {
-                    value: value.to_string(),
-                });
-            }
-        };
-        path.require()
-    }
-
-    /// `GAUNTLET_KERNEL` when set (so every path can be tested on one machine), else
-    /// the fastest supported path.
-    pub fn from_env() -> Result<KernelPath, KernelError> {
-        match std::env::var("GAUNTLET_KERNEL") {
-            Ok(v) if !v.trim().is_empty() => Self::parse(&v),
-            _ => Ok(Self::detect()),
-        }
-    }
-
-    /// This path, or an error naming what the CPU lacks.
-    pub fn require(self) -> Result<KernelPath, KernelError> {
-        if self.is_supported() {
-            return Ok(self);
-        }
-        let missing = match self {
-            KernelPath::Scalar => "",
-            KernelPath::Avx2 => "avx2",
-            KernelPath::Avx512 => "avx512f, avx512bw, avx512vnni",
-        };
-        let available = Self::supported()
-            .iter()
-            .map(|p| p.name())
-            .collect::<Vec<_>>()
-            .join(", ");
-        Err(KernelError::Unsupported {
-            path: self.name(),
-            missing,
-            available,
-        })
-    }
-}
-
-impl fmt::Display for KernelPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Activations permuted for the SIMD paths (see `x86.rs`), with per-chunk sums.
 pub(crate) struct Prepared {
@@ -335,6 +232,63 @@ fn row_dots(
     false
 }
 
+/// Weight rows `first` and `first + 1` (2-bit formats, AVX-512) into `out` (`2 × n`,
+/// row-major by weight row); `dots` is scratch for `2 × n × chunks` int32 dots.
+fn row_pair(
+    w: &TernaryMatrix<'_>,
+    first: usize,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    dots: &mut [i32],
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (n, k) = (acts.n(), acts.k());
+        let (chunks, full) = (k.div_ceil(CHUNK), k / CHUNK);
+        let layout = match w.format() {
+            TernaryFormat::Tq2_0 => x86::Layout {
+                chunk_stride: tq2_0::BLOCK_BYTES,
+                reversed: false,
+            },
+            _ => x86::Layout {
+                chunk_stride: 64,
+                reversed: true,
+            },
+        };
+        let fuse = w.format() == TernaryFormat::Tq2_0 && full == chunks;
+        let (da, db) = dots.split_at_mut(n * chunks);
+        let (ya, yb) = out.split_at_mut(n);
+        let rows = [w.row(first), w.row(first + 1)];
+        // SAFETY: only reached on the AVX-512 path (checked by `CpuKernels::new`) for
+        // TQ2_0 / I2_S rows holding `full` chunks at `chunk_stride`.
+        unsafe {
+            x86::row_pair_dots_avx512(
+                rows,
+                full,
+                layout,
+                prep,
+                chunks,
+                [&mut *da, &mut *db],
+                fuse.then_some([&mut *ya, &mut *yb]),
+            )
+        };
+        if !fuse {
+            if full < chunks {
+                tail_dots(rows[0], full, acts, da, chunks);
+                tail_dots(rows[1], full, acts, db, chunks);
+            }
+            combine_row(w, first, acts, da, ya);
+            combine_row(w, first + 1, acts, db, yb);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, first, acts, prep, dots, out);
+        unreachable!("row pairs are only taken on the AVX-512 path");
+    }
+}
+
 /// The 128-weight I2_S tail chunk, computed like the scalar oracle.
 fn tail_dots(row: &[u8], full: usize, acts: &QuantizedActivations, out: &mut [i32], chunks: usize) {
     let block = crate::format::i2_s::blocks(&row[full * 64..])
@@ -460,15 +414,30 @@ impl CpuKernels {
             out.as_mut_ptr()
         });
         let path = self.path;
+        // GEMM on AVX-512 takes 2-bit rows in pairs: each activation load feeds both.
+        let pairs = cfg!(target_arch = "x86_64")
+            && path == KernelPath::Avx512
+            && n >= 2
+            && w.format() != TernaryFormat::Tq1_0;
         let job = |t: usize| {
             let rows = (t * per).min(m)..((t + 1) * per).min(m);
-            let mut dots = vec![0i32; n * chunks];
-            for i in rows {
+            let mut dots = vec![0i32; 2 * n * chunks];
+            let mut i = rows.start;
+            while i < rows.end {
+                if pairs && i + 1 < rows.end {
+                    // SAFETY: rows i and i+1's outputs belong to this thread alone.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), 2 * n) };
+                    row_pair(w, i, x, &prep, &mut dots, dst);
+                    i += 2;
+                    continue;
+                }
                 // SAFETY: row i's n outputs belong to this thread alone.
                 let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
-                if !row_dots(path, w, i, x, &prep, &mut dots, Some(&mut *dst)) {
-                    combine_row(w, i, x, &dots, dst);
+                let dots = &mut dots[..n * chunks];
+                if !row_dots(path, w, i, x, &prep, dots, Some(&mut *dst)) {
+                    combine_row(w, i, x, dots, dst);
                 }
+                i += 1;
             }
         };
         self.pool.run(&job);

@@ -434,3 +434,119 @@ pub(crate) unsafe fn row_dots_tq1_avx512(
         }
     }
 }
+
+/// Two weight rows at once for GEMM (`n ≥ 2`): two chunks of each row are decoded
+/// (sixteen code registers) and every activation load feeds two `dpbusd`s, halving the
+/// loads per multiply that bound the one-row kernel once `n` grows. Writes the same
+/// int32 dots and, with `fused`, the same f32 outputs as [`row_dots_avx512`] per row.
+///
+/// # Safety
+/// As [`row_dots_avx512`], for both rows.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
+// Indices run over several parallel arrays (codes, accumulators, outputs) at once.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+pub(crate) unsafe fn row_pair_dots_avx512(
+    rows: [&[u8]; 2],
+    full: usize,
+    layout: Layout,
+    prep: &Prepared,
+    chunks: usize,
+    out: [&mut [i32]; 2],
+    fused: Option<[&mut [f32]; 2]>,
+) {
+    let n = prep.n;
+    let stride = layout.chunk_stride;
+    let [out_a, out_b] = out;
+    let (pa, pb) = (rows[0].as_ptr(), rows[1].as_ptr());
+    let mut acc = [[0.0f32; super::MAX_N]; 2];
+    let fuse = fused.is_some();
+    let mut c = 0;
+    while c < full {
+        let pair = c + 1 < full;
+        let (a0, b0) = (pa.add(c * stride), pb.add(c * stride));
+        _mm_prefetch::<_MM_HINT_T0>(a0.wrapping_add(PREFETCH) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(b0.wrapping_add(PREFETCH) as *const i8);
+        if !pair {
+            // Odd last chunk: one chunk of each row.
+            let codes = [
+                decode512(a0, layout.reversed),
+                decode512(b0, layout.reversed),
+            ];
+            for r in 0..n {
+                let a = prep.values.as_ptr().add(r * prep.stride + c * CHUNK);
+                let sum = *prep.sums.get_unchecked(r * chunks + c);
+                for (i, (code, p)) in codes.iter().zip([a0, b0]).enumerate() {
+                    let dot = _mm512_reduce_add_epi32(dot512(code, a)) - sum;
+                    let o = if i == 0 { &mut *out_a } else { &mut *out_b };
+                    *o.get_unchecked_mut(r * chunks + c) = dot;
+                    if fuse {
+                        let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
+                            p.add(64).cast::<u16>().read_unaligned(),
+                        ))));
+                        acc[i][r] += d * dot as f32;
+                    }
+                }
+            }
+            break;
+        }
+        let codes = [
+            decode512(a0, layout.reversed),
+            decode512(a0.add(stride), layout.reversed),
+            decode512(b0, layout.reversed),
+            decode512(b0.add(stride), layout.reversed),
+        ];
+        let d = if fuse {
+            _mm_cvtph_ps(_mm_set_epi16(
+                0,
+                0,
+                0,
+                0,
+                b0.add(stride + 64).cast::<i16>().read_unaligned(),
+                b0.add(64).cast::<i16>().read_unaligned(),
+                a0.add(stride + 64).cast::<i16>().read_unaligned(),
+                a0.add(64).cast::<i16>().read_unaligned(),
+            ))
+        } else {
+            _mm_setzero_ps()
+        };
+        for r in 0..n {
+            let a = prep.values.as_ptr().add(r * prep.stride + c * CHUNK);
+            let mut accs = [_mm512_setzero_si512(); 4];
+            for g in 0..4 {
+                let x0 = _mm512_loadu_si512(a.add(64 * g) as *const __m512i);
+                let x1 = _mm512_loadu_si512(a.add(CHUNK + 64 * g) as *const __m512i);
+                accs[0] = _mm512_dpbusd_epi32(accs[0], codes[0][g], x0);
+                accs[1] = _mm512_dpbusd_epi32(accs[1], codes[1][g], x1);
+                accs[2] = _mm512_dpbusd_epi32(accs[2], codes[2][g], x0);
+                accs[3] = _mm512_dpbusd_epi32(accs[3], codes[3][g], x1);
+            }
+            // [a·c, a·c+1, b·c, b·c+1] minus the activation sums of chunks c, c+1.
+            let s = reduce4(accs[0], accs[1], accs[2], accs[3]);
+            let sums = _mm_loadl_epi64(prep.sums.as_ptr().add(r * chunks + c) as *const __m128i);
+            let dots = _mm_sub_epi32(s, _mm_unpacklo_epi64(sums, sums));
+            let mut lanes = [0i32; 4];
+            _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, dots);
+            let at = r * chunks + c;
+            *out_a.get_unchecked_mut(at) = lanes[0];
+            *out_a.get_unchecked_mut(at + 1) = lanes[1];
+            *out_b.get_unchecked_mut(at) = lanes[2];
+            *out_b.get_unchecked_mut(at + 1) = lanes[3];
+            if fuse {
+                let mut prod = [0.0f32; 4];
+                _mm_storeu_ps(prod.as_mut_ptr(), _mm_mul_ps(d, _mm_cvtepi32_ps(dots)));
+                acc[0][r] += prod[0];
+                acc[0][r] += prod[1];
+                acc[1][r] += prod[2];
+                acc[1][r] += prod[3];
+            }
+        }
+        c += 2;
+    }
+    if let Some(ys) = fused {
+        for (i, y) in ys.into_iter().enumerate() {
+            for r in 0..n {
+                y[r] = acc[i][r] * prep.inv_scales[r];
+            }
+        }
+    }
+}
