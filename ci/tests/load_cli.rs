@@ -44,7 +44,12 @@ fn default_timeout_loads_and_reports_gb_per_s() {
         .args(["--json"])
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(v["status"], "loaded");
     assert!(v["gb_per_s"].as_f64().is_some_and(|g| g > 0.0), "{v}");
@@ -58,7 +63,12 @@ fn a_file_that_is_not_gguf_exits_2() {
     let page = dir.path().join("model.gguf");
     std::fs::write(&page, b"<!DOCTYPE html><html>404 Not Found</html>").expect("write");
     let out = gauntlet().arg("load").arg(&page).output().expect("runs");
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -71,7 +81,10 @@ fn bad_timeout_value_exits_2_naming_the_flag() {
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--timeout") && stderr.contains("\"soon\""), "{stderr}");
+    assert!(
+        stderr.contains("--timeout") && stderr.contains("\"soon\""),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -122,7 +135,8 @@ fn ctrl_c_during_read_cancels_and_exits_5() {
     assert_eq!(status.code(), Some(5), "{seen:?} {rest:?}");
     assert!(took < Duration::from_secs(5), "cancel took {took:?}");
     assert!(
-        rest.iter().any(|l| l.contains("model load cancelled after") && l.contains("stage 'read'")),
+        rest.iter()
+            .any(|l| l.contains("model load cancelled after") && l.contains("stage 'read'")),
         "{rest:?}"
     );
 }

@@ -38,7 +38,7 @@ pub use error::LoadError;
 pub use gate::{GatePermit, LoadGate};
 pub use mode::LoadMode;
 pub use model::{LoadStats, LoadedModel};
-pub use options::{DEFAULT_CHUNK_SIZE, LoadOptions};
+pub use options::{DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT, LoadOptions};
 pub use progress::{ProgressEvent, ProgressSink, Stage};
 pub use tokio_util::sync::CancellationToken;
 

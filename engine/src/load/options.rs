@@ -15,6 +15,9 @@ use crate::preflight::SystemRoot;
 /// nothing measurable, small enough that a cancel lands within tens of milliseconds.
 pub const DEFAULT_CHUNK_SIZE: usize = 64 << 20;
 
+/// Default budget for one load, the same as `[timeouts].model_loading`'s default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Options for one [`Loader`](super::Loader). Build with the setter methods.
 #[derive(Clone)]
 pub struct LoadOptions {
@@ -42,12 +45,13 @@ impl std::fmt::Debug for LoadOptions {
 }
 
 impl Default for LoadOptions {
-    /// Mmap mode, no deadline, 64 MiB chunks, no progress sink, 1 s interval, the
-    /// global gate, no memory check.
+    /// Mmap mode, a 60 s deadline (every wait is bounded unless a caller says
+    /// otherwise with [`LoadOptions::no_timeout`]), 64 MiB chunks, no progress sink, 1 s
+    /// interval, the global gate, no memory check.
     fn default() -> Self {
         LoadOptions {
             mode: LoadMode::Mmap,
-            timeout: None,
+            timeout: Some(DEFAULT_TIMEOUT),
             cancel: CancellationToken::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             progress: None,
@@ -82,6 +86,12 @@ impl LoadOptions {
     /// Budget for the whole load, gate wait included.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// No deadline: the load (and its wait at the gate) ends only when done or cancelled.
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
         self
     }
 
