@@ -96,28 +96,29 @@ pub(crate) fn parse_index(buf: &[u8], file_len: u64) -> Result<GgufIndex, GgufEr
 
 fn parse_header_start(cur: &mut Cursor<'_>, buf: &[u8]) -> Result<u32, GgufError> {
     let file_len = cur.file_len();
+    if file_len < 4 {
+        // Too short to hold the magic: say what it is rather than only "truncated",
+        // deciding from the whole (tiny) file so a prefix parse says the same.
+        if (buf.len() as u64) < file_len {
+            return Err(GgufError::NeedMoreBytes {
+                needed: file_len,
+                have: buf.len() as u64,
+            });
+        }
+        if !buf.is_empty() && !b"GGUF".starts_with(buf) {
+            return Err(GgufError::BadMagic {
+                found: escape_magic(buf),
+                looks_like: sniff(buf),
+            });
+        }
+    }
     let magic = cur.take(4, || {
         if file_len == 0 {
             "the magic (the file is empty)".into()
         } else {
             "the magic".into()
         }
-    });
-    let magic = match magic {
-        Ok(m) => m,
-        // A 1-3 byte file that is not GGUF: say what it is rather than "truncated".
-        Err(e @ GgufError::Truncated { .. }) => {
-            return if !buf.is_empty() && !b"GGUF".starts_with(buf) {
-                Err(GgufError::BadMagic {
-                    found: escape_magic(buf),
-                    looks_like: sniff(buf),
-                })
-            } else {
-                Err(e)
-            };
-        }
-        Err(e) => return Err(e),
-    };
+    })?;
     if magic == b"FUGG" {
         // gguf-py's big-endian writer packs the magic as a big-endian u32 too.
         let version = cur.u32(|| "the version".into())?;
