@@ -386,3 +386,54 @@ async fn async_path_load_cancel_returns_after_the_work_stopped() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn dropping_the_async_future_cancels_the_blocking_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_model(dir.path());
+    let total = std::fs::metadata(&path).expect("stat").len();
+    let (tx, rx) = std::sync::mpsc::channel::<ProgressEvent>();
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel::<()>();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let s = started.clone();
+    let held = Mutex::new((tx, Some(dropped_rx)));
+    // On the first populate step the sink tells the test, then holds the loader until
+    // the test has dropped the future, so the load cannot finish first.
+    let sink = move |e: &ProgressEvent| {
+        let mut held = held.lock().expect("lock");
+        let _ = held.0.send(*e);
+        if e.stage == Stage::Populate
+            && e.bytes_done > 0
+            && let Some(dropped) = held.1.take()
+        {
+            s.notify_one();
+            let _ = dropped.recv_timeout(Duration::from_secs(10));
+        }
+    };
+    let loader = Loader::new(opts().progress(sink));
+    tokio::select! {
+        r = loader.load_path_async(&path) => panic!("finished before the drop: {r:?}"),
+        _ = started.notified() => {}
+    }
+    drop(loader);
+    dropped_tx.send(()).expect("sink waits");
+    // The sink (and its sender) is dropped when the blocking job ends: a disconnected
+    // channel is the signal, waited for with a bound.
+    let mut last = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(e) => last = Some(e),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("the blocking job still runs after the drop: {e}"),
+        }
+    }
+    let last = last.expect("events");
+    assert_eq!(
+        last.stage,
+        Stage::Populate,
+        "stopped in populate, never reached done"
+    );
+    assert!(last.bytes_done < total, "{last:?}");
+}
