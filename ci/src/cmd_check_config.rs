@@ -56,13 +56,25 @@ pub struct Report {
 
 /// Runs the command.
 pub fn run(args: CheckConfigArgs) -> ExitCode {
+    exit::code(execute(&args))
+}
+
+/// The command's work; returns the exit code (kept separate so tests can check it).
+fn execute(args: &CheckConfigArgs) -> u8 {
+    if !(args.multiplier.is_finite() && args.multiplier > 0.0) {
+        eprintln!(
+            "error: --multiplier {} is invalid; expected a finite number greater than 0, such as 3",
+            args.multiplier
+        );
+        return exit::INVALID;
+    }
     let config = match args.config.clone().or_else(find_config) {
         Some(path) => path,
         None => {
             eprintln!(
                 "error: no gauntlet.toml found from the current directory upwards; pass --config"
             );
-            return exit::code(exit::INVALID);
+            return exit::INVALID;
         }
     };
     let nextest = args.nextest.clone().unwrap_or_else(|| {
@@ -75,7 +87,7 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
         Ok(policy) => policy,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::code(exit::INVALID);
+            return exit::INVALID;
         }
     };
     let text = match std::fs::read_to_string(&nextest) {
@@ -85,19 +97,19 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
                 "error: cannot read {}: {e}; pass --nextest",
                 nextest.display()
             );
-            return exit::code(exit::IO);
+            return exit::IO;
         }
     };
     let report = check(&policy, &text, &nextest, args.multiplier);
     print!("{}", render(&report));
     if report.problems.is_empty() {
         println!("ok: {} and {} agree", config.display(), nextest.display());
-        exit::code(exit::OK)
+        exit::OK
     } else {
         for problem in &report.problems {
             eprintln!("error: {problem}");
         }
-        exit::code(exit::INVALID)
+        exit::INVALID
     }
 }
 
@@ -412,6 +424,30 @@ mod tests {
             "{:?}",
             report.problems
         );
+    }
+
+    #[test]
+    fn command_exits_zero_on_repository_files_and_invalid_on_tight_profile() {
+        let args = |nextest: PathBuf| CheckConfigArgs {
+            config: Some(repo_root().join("gauntlet.toml")),
+            nextest: Some(nextest),
+            multiplier: 1.0,
+        };
+        assert_eq!(
+            execute(&args(repo_root().join(".config/nextest.toml"))),
+            exit::OK
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tight = dir.path().join("nextest.toml");
+        let repo = std::fs::read_to_string(repo_root().join(".config/nextest.toml")).expect("read");
+        let text = repo.replace("terminate-after = 3", "terminate-after = 1");
+        assert_ne!(
+            text, repo,
+            "the ci profile's kill limit was found and tightened"
+        );
+        std::fs::write(&tight, text).expect("write");
+        assert_eq!(execute(&args(tight)), exit::INVALID);
+        assert_eq!(execute(&args(dir.path().join("missing.toml"))), exit::IO);
     }
 
     #[test]
