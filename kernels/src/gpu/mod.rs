@@ -196,35 +196,7 @@ impl GpuBackend {
                 reason: "the CUDA driver is present but NVRTC (libnvrtc.so) is not; install the CUDA runtime compiler".into(),
             });
         }
-        let stage = Arc::new(AtomicU8::new(InitStage::Context as u8));
-        let (tx, rx) = mpsc::channel();
-        let worker_stage = Arc::clone(&stage);
-        let spawned = std::thread::Builder::new()
-            .name("gauntlet-gpu-init".into())
-            .spawn(move || {
-                let result = std::panic::catch_unwind(|| init_on_thread(&worker_stage))
-                    .unwrap_or_else(|_| {
-                        Err(GpuInitError::Unavailable {
-                            reason: "the CUDA library panicked during initialization".into(),
-                        })
-                    });
-                // The receiver may have given up at the deadline; nothing to do then.
-                let _ = tx.send(result);
-            });
-        if let Err(e) = spawned {
-            return Err(GpuInitError::Unavailable {
-                reason: format!("could not start the init thread: {e}"),
-            });
-        }
-        let remaining = timeout.saturating_sub(start.elapsed());
-        match rx.recv_timeout(remaining) {
-            Ok(result) => result,
-            Err(_) => Err(GpuInitError::TimedOut {
-                stage: InitStage::from_u8(stage.load(Ordering::SeqCst)),
-                elapsed: start.elapsed(),
-                budget: timeout,
-            }),
-        }
+        with_deadline(timeout, start, init_on_thread)
     }
 
     /// The device's name.
@@ -307,6 +279,45 @@ impl GpuMatrix {
     }
 }
 
+/// Runs `init` on a watchdog thread and waits for it until `start + timeout`. `init`
+/// records its progress in the stage cell so an expiry can say where it hung; a thread
+/// still stuck at the deadline is left behind (driver calls cannot be cancelled).
+fn with_deadline<T: Send + 'static>(
+    timeout: Duration,
+    start: Instant,
+    init: impl FnOnce(&AtomicU8) -> Result<T, GpuInitError> + Send + 'static,
+) -> Result<T, GpuInitError> {
+    let stage = Arc::new(AtomicU8::new(InitStage::Context as u8));
+    let (tx, rx) = mpsc::channel();
+    let worker_stage = Arc::clone(&stage);
+    let spawned = std::thread::Builder::new()
+        .name("gauntlet-gpu-init".into())
+        .spawn(move || {
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(&worker_stage)))
+                    .unwrap_or_else(|_| {
+                        Err(GpuInitError::Unavailable {
+                            reason: "the CUDA library panicked during initialization".into(),
+                        })
+                    });
+            // The receiver may have given up at the deadline; nothing to do then.
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return Err(GpuInitError::Unavailable {
+            reason: format!("could not start the init thread: {e}"),
+        });
+    }
+    match rx.recv_timeout(timeout.saturating_sub(start.elapsed())) {
+        Ok(result) => result,
+        Err(_) => Err(GpuInitError::TimedOut {
+            stage: InitStage::from_u8(stage.load(Ordering::SeqCst)),
+            elapsed: start.elapsed(),
+            budget: timeout,
+        }),
+    }
+}
+
 #[cfg(feature = "gpu")]
 fn init_on_thread(stage: &AtomicU8) -> Result<GpuBackend, GpuInitError> {
     let device = cuda::Device::init(stage)?;
@@ -363,5 +374,53 @@ impl Backend {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stage that never finishes (it blocks on a channel the test holds) must come
+    /// back as TimedOut naming that stage, at the deadline and not long after.
+    #[test]
+    fn hung_init_stage_times_out_at_the_deadline() {
+        let (release, hang) = mpsc::channel::<()>();
+        let budget = Duration::from_millis(50);
+        let start = Instant::now();
+        let result: Result<(), GpuInitError> = with_deadline(budget, start, move |stage| {
+            stage.store(InitStage::Compile as u8, Ordering::SeqCst);
+            let _ = hang.recv();
+            Ok(())
+        });
+        let elapsed = start.elapsed();
+        drop(release);
+        match result {
+            Err(GpuInitError::TimedOut {
+                stage,
+                elapsed: waited,
+                budget: b,
+            }) => {
+                assert_eq!(stage, InitStage::Compile);
+                assert_eq!(b, budget);
+                assert!(waited >= budget, "gave up early: {waited:?}");
+            }
+            other => panic!("expected TimedOut, got {other:?}"),
+        }
+        assert!(
+            elapsed < Duration::from_secs(1),
+            "overran its budget: {elapsed:?}"
+        );
+    }
+
+    #[test]
+    fn panicking_init_is_reported_not_propagated() {
+        let result: Result<(), GpuInitError> =
+            with_deadline(Duration::from_secs(5), Instant::now(), |_| {
+                panic!("simulated loader panic")
+            });
+        assert!(
+            matches!(result, Err(GpuInitError::Unavailable { reason }) if reason.contains("panicked"))
+        );
     }
 }
