@@ -126,11 +126,29 @@ mod tests {
         ));
     }
 
+    #[rstest]
+    #[case::tq1_0(GgmlType::TQ1_0, TernaryFormat::Tq1_0)]
+    #[case::tq2_0(GgmlType::TQ2_0, TernaryFormat::Tq2_0)]
+    #[case::i2_s(GgmlType::I2_S, TernaryFormat::I2S)]
+    fn ternary_types_decode_through_the_kernels_reference(
+        #[case] ty: GgmlType,
+        #[case] format: TernaryFormat,
+    ) {
+        let x: Vec<f32> = (0..512).map(|i| [-0.75f32, 0.0, 0.75][i * 7 % 3]).collect();
+        let bytes = format.quantize(&x).expect("ternary input quantizes");
+        let got = decode_f32(ty, &bytes, 300).expect("prefix decodes");
+        assert_eq!(got, format.dequantize(&bytes, 512).expect("whole")[..300]);
+        assert!(matches!(
+            decode_f32(ty, &bytes, 513),
+            Err(DecodeError::Short { .. })
+        ));
+    }
+
     #[test]
-    fn ternary_types_say_not_yet() {
+    fn types_without_a_decoder_say_not_yet() {
         assert_eq!(
-            decode_f32(GgmlType::TQ2_0, &[0; 66], 1).map_err(|e| e.to_string()),
-            Err("cannot decode type TQ2_0 yet".to_string())
+            decode_f32(GgmlType::Q4_K, &[0; 144], 1).map_err(|e| e.to_string()),
+            Err("cannot decode type Q4_K yet".to_string())
         );
     }
 }
