@@ -130,3 +130,22 @@ fn gpu_gemm_equals_scalar_bit_exactly() {
         assert_eq!(bits(&got), bits(&want), "{format} {m}x{k} n={n}");
     }
 }
+
+/// The CUDA source compiles with NVRTC (needs only libnvrtc, not a GPU).
+#[cfg(feature = "gpu")]
+#[test]
+fn nvrtc_compiles_the_kernels() {
+    match gpu::compile_kernels_ptx() {
+        Ok(ptx) => assert!(
+            ptx.contains(".entry ternary_gemm"),
+            "PTX lacks the kernel entry"
+        ),
+        Err(e) => {
+            assert!(
+                !require_gpu(),
+                "GAUNTLET_REQUIRE_GPU=1 but NVRTC is unavailable: {e}"
+            );
+            println!("SKIP no NVRTC ({e})");
+        }
+    }
+}

@@ -15,6 +15,18 @@ const SOURCE: &str = include_str!("ternary_gemv.cu");
 /// Warps (rows) per thread block.
 const ROWS_PER_BLOCK: u32 = 4;
 
+/// NVRTC-compiles the kernels (no device needed). fmad=false keeps `acc + d·s` two
+/// roundings, as on the CPU.
+pub(super) fn compile() -> Result<cudarc::nvrtc::Ptx, GpuInitError> {
+    let opts = CompileOptions {
+        fmad: Some(false),
+        ..Default::default()
+    };
+    compile_ptx_with_opts(SOURCE, opts).map_err(|e| GpuInitError::Unavailable {
+        reason: format!("NVRTC could not compile the kernels: {e}"),
+    })
+}
+
 pub(super) struct Device {
     pub(super) name: String,
     stream: Arc<CudaStream>,

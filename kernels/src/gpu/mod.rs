@@ -121,6 +121,19 @@ pub fn parse_init_timeout(value: Option<&str>, default: Duration) -> Result<Dura
     }
 }
 
+/// Compiles the CUDA kernels with NVRTC and returns the PTX, without touching a device:
+/// lets a machine with NVRTC but no GPU check the kernel source. Unavailable when
+/// NVRTC cannot be loaded (checked before cudarc's loader, which would panic).
+#[cfg(feature = "gpu")]
+pub fn compile_kernels_ptx() -> Result<String, GpuInitError> {
+    if !library_present(NVRTC_LIBS) {
+        return Err(GpuInitError::Unavailable {
+            reason: "NVRTC (libnvrtc.so) could not be loaded".into(),
+        });
+    }
+    Ok(cuda::compile()?.to_src())
+}
+
 /// Whether the NVIDIA driver library can be loaded here (what `init` checks first).
 pub fn driver_library_present() -> bool {
     library_present(DRIVER_LIBS)
