@@ -18,6 +18,22 @@
 //! assert_eq!(TernaryFormat::Tq2_0.dequantize(&bytes, 256)?, x);
 //! # Ok::<(), gauntlet_kernels::FormatError>(())
 //! ```
+//!
+//! A GEMV over borrowed bytes (an mmap in practice), on the fastest path this CPU runs:
+//!
+//! ```
+//! use gauntlet_kernels::quant::QuantizedActivations;
+//! use gauntlet_kernels::{CpuKernels, KernelPath, TernaryFormat, TernaryMatrix};
+//!
+//! let (m, k) = (4, 256);
+//! let bytes = TernaryFormat::I2S.quantize(&vec![0.5f32; m * k])?;
+//! let w = TernaryMatrix::new(TernaryFormat::I2S, m, k, &bytes)?;
+//! let x = QuantizedActivations::quantize(&vec![1.0f32; k], 1, k)?;
+//! let mut y = vec![0.0f32; m];
+//! CpuKernels::new(KernelPath::detect(), 2)?.gemv(&w, &x, &mut y)?;
+//! assert_eq!(y, vec![128.0; m]); // 256 weights of 0.5 times activations of 1.0
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod cpu;
 pub mod error;
