@@ -5,3 +5,4 @@ pub mod fixture;
 pub mod gguf;
 pub mod load;
 pub mod preflight;
+pub mod registry;
