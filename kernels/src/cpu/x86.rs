@@ -466,8 +466,11 @@ pub(crate) unsafe fn row_pair_dots_avx512(
     while c < full {
         let pair = c + 1 < full;
         let (a0, b0) = (pa.add(c * stride), pb.add(c * stride));
-        _mm_prefetch::<_MM_HINT_T0>(a0.wrapping_add(PREFETCH) as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(b0.wrapping_add(PREFETCH) as *const i8);
+        // Two chunks of each row per step: up to 132 bytes, so two lines per row.
+        for line in [0, 64, 128] {
+            _mm_prefetch::<_MM_HINT_T0>(a0.wrapping_add(PREFETCH + line) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(b0.wrapping_add(PREFETCH + line) as *const i8);
+        }
         if !pair {
             // Odd last chunk: one chunk of each row.
             let codes = [
