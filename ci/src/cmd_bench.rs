@@ -120,7 +120,8 @@ fn run_kernels(args: KernelsArgs) -> ExitCode {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {format} {m}x{k}: {e}");
-                    return exit::code(exit::INVALID);
+                    let refused = matches!(e, gauntlet_kernels::KernelError::OutOfMemory { .. });
+                    return exit::code(if refused { exit::WONT_FIT } else { exit::INVALID });
                 }
             };
             if !args.json {

@@ -38,7 +38,8 @@ fn gemv(c: &mut Criterion) {
                 group.bench_function(BenchmarkId::new("hot", &id), |b| {
                     b.iter(|| kernels.gemv(&w, &x, &mut out).expect("gemv"));
                 });
-                let mut cold = ColdSet::new(&bytes, COLD_SPAN);
+                let mut cold =
+                    ColdSet::new(&bytes, COLD_SPAN).expect("memory for the cold rotation");
                 group.bench_function(BenchmarkId::new("cold", &id), |b| {
                     b.iter(|| {
                         let w = TernaryMatrix::new(format, m, k, cold.next_copy()).expect("matrix");
@@ -70,7 +71,7 @@ fn gemm(c: &mut Criterion) {
     for format in FORMATS {
         for n in [1, 8, 32] {
             let (bytes, x) = synthetic(format, m, k, n).expect("synthetic weights");
-            let mut cold = ColdSet::new(&bytes, COLD_SPAN);
+            let mut cold = ColdSet::new(&bytes, COLD_SPAN).expect("memory for the cold rotation");
             let mut out = vec![0.0f32; m * n];
             group.throughput(Throughput::Bytes(bytes.len() as u64));
             group.bench_function(

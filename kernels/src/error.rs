@@ -113,6 +113,14 @@ pub enum KernelError {
     /// A thread count of zero.
     #[error("thread count must be at least 1")]
     ZeroThreads,
+    /// A buffer could not be allocated.
+    #[error("could not allocate {bytes} bytes for {what}; free memory or pick a smaller shape")]
+    OutOfMemory {
+        /// Bytes requested.
+        bytes: usize,
+        /// What the buffer was for.
+        what: &'static str,
+    },
     /// The operating system refused a worker thread.
     #[error("could not start a kernel worker thread: {0}; lower the thread count")]
     Spawn(String),

@@ -24,19 +24,27 @@ pub struct ColdSet {
 
 impl ColdSet {
     /// Copies `tensor` until the copies span at least `span` bytes.
-    pub fn new(tensor: &[u8], span: usize) -> Self {
+    /// Fails (instead of aborting) when the copies do not fit in memory.
+    pub fn new(tensor: &[u8], span: usize) -> Result<Self, KernelError> {
         let tensor_bytes = tensor.len().max(1);
         let copies = span.div_ceil(tensor_bytes).max(2);
-        let mut buffer = Vec::with_capacity(copies * tensor_bytes);
+        let bytes = copies.saturating_mul(tensor_bytes);
+        let mut buffer = Vec::new();
+        buffer
+            .try_reserve_exact(bytes)
+            .map_err(|_| KernelError::OutOfMemory {
+                bytes,
+                what: "cold-rotation copies",
+            })?;
         for _ in 0..copies {
             buffer.extend_from_slice(tensor);
         }
-        Self {
+        Ok(Self {
             buffer,
             tensor_bytes,
             copies,
             next: 0,
-        }
+        })
     }
 
     /// The next copy in the rotation.
@@ -51,6 +59,9 @@ impl ColdSet {
         self.copies
     }
 }
+
+/// Largest synthetic matrix (weights): 1 GiB of 2-bit codes.
+pub const MAX_SYNTHETIC_WEIGHTS: usize = 1 << 32;
 
 /// One measured configuration, as `gauntlet bench kernels --json` reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +102,10 @@ pub fn synthetic(
     k: usize,
     n: usize,
 ) -> Result<(Vec<u8>, QuantizedActivations), KernelError> {
+    if m.checked_mul(k).is_none_or(|w| w > MAX_SYNTHETIC_WEIGHTS) {
+        let reason = "synthetic matrices are limited to 2^32 weights (1 GiB at 2 bits)";
+        return Err(crate::error::FormatError::ShapeTooLarge { m, k, reason }.into());
+    }
     let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (m as u64) << 20 ^ k as u64;
     let mut next = move || {
         state = state
@@ -141,7 +156,7 @@ pub fn measure_rotating(
     span: usize,
 ) -> Result<Measurement, KernelError> {
     let (bytes, x) = synthetic(format, m, k, n)?;
-    let mut set = ColdSet::new(&bytes, span);
+    let mut set = ColdSet::new(&bytes, span)?;
     let mut out = vec![0.0f32; m * n];
     let weight_bytes = TernaryMatrix::new(format, m, k, &bytes)?.weight_bytes();
     // The copies were just written, so their pages are mapped; a few calls warm the pool.
@@ -191,9 +206,15 @@ mod tests {
     use crate::cpu::KernelPath;
 
     #[test]
+    fn oversized_synthetic_shape_is_an_error_not_an_allocation() {
+        let err = synthetic(TernaryFormat::Tq2_0, 1 << 20, 1 << 20, 1).expect_err("2^40 weights");
+        assert!(err.to_string().contains("2^32 weights"), "{err}");
+    }
+
+    #[test]
     fn cold_set_rotates_over_distinct_copies_spanning_the_request() {
         let tensor: Vec<u8> = (0..=255).collect();
-        let mut set = ColdSet::new(&tensor, 1000);
+        let mut set = ColdSet::new(&tensor, 1000).expect("small buffer");
         assert_eq!(set.copies(), 4);
         let first = set.next_copy().as_ptr();
         let second = set.next_copy().as_ptr();
