@@ -159,7 +159,11 @@ fn summary_text(path: &std::path::Path, gguf: &Gguf<'_>) -> String {
     let field = |out: &mut String, k: &str, v: String| {
         let _ = writeln!(out, "{k:<14}{v}");
     };
-    field(&mut out, "file", format!("{} ({} bytes)", path.display(), gguf.file_len()));
+    field(
+        &mut out,
+        "file",
+        format!("{} ({} bytes)", path.display(), gguf.file_len()),
+    );
     field(&mut out, "version", gguf.version().to_string());
     field(&mut out, "alignment", gguf.alignment().to_string());
     field(
@@ -168,9 +172,17 @@ fn summary_text(path: &std::path::Path, gguf: &Gguf<'_>) -> String {
         gguf.architecture().unwrap_or("(none)").to_string(),
     );
     field(&mut out, "dialect", gguf.dialect().name().to_string());
-    field(&mut out, "metadata", format!("{} entries", gguf.metadata_len()));
+    field(
+        &mut out,
+        "metadata",
+        format!("{} entries", gguf.metadata_len()),
+    );
     field(&mut out, "tensors", infos.len().to_string());
-    field(&mut out, "data offset", gguf.tensor_data_offset().to_string());
+    field(
+        &mut out,
+        "data offset",
+        gguf.tensor_data_offset().to_string(),
+    );
 
     let mut by_type: Vec<(&str, usize, u64)> = Vec::new();
     for t in infos {
@@ -189,7 +201,12 @@ fn summary_text(path: &std::path::Path, gguf: &Gguf<'_>) -> String {
         let _ = writeln!(out, "  {name:<8}{bytes:>16}  ({count} tensors)");
     }
 
-    let name_w = infos.iter().map(|t| t.name().len()).max().unwrap_or(4).max(4);
+    let name_w = infos
+        .iter()
+        .map(|t| t.name().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let dims: Vec<String> = infos.iter().map(|t| format!("{:?}", t.dims())).collect();
     let dims_w = dims.iter().map(String::len).max().unwrap_or(4).max(4);
     let _ = writeln!(

@@ -43,7 +43,10 @@ fn every_malformed_file_exits_2_with_one_error_line_and_a_hint() {
         assert_eq!(out.status.code(), Some(2), "{}: {stderr}", file.display());
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 2, "{}: {stderr}", file.display());
-        assert!(lines[0].starts_with("error: ") && lines[0].contains(" at offset "), "{stderr}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(" at offset "),
+            "{stderr}"
+        );
         assert!(lines[1].starts_with("help: "), "{stderr}");
         assert!(out.stdout.is_empty(), "{}", file.display());
     }
@@ -64,11 +67,22 @@ fn a_fixture_round_trips_through_fixture_and_inspect_json() {
         "-o".as_ref(),
         path.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = gauntlet(&["inspect".as_ref(), path.as_os_str(), "--json".as_ref()]);
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for key in ["version", "alignment", "tensor_data_offset", "metadata", "tensors"] {
+    for key in [
+        "version",
+        "alignment",
+        "tensor_data_offset",
+        "metadata",
+        "tensors",
+    ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
     let tokens = &json["metadata"]["tokenizer.ggml.tokens"];
@@ -79,7 +93,10 @@ fn a_fixture_round_trips_through_fixture_and_inspect_json() {
         .as_array()
         .and_then(|t| t.iter().find(|t| t["name"] == "blk.0.attn_q.weight"))
         .expect("attn_q listed");
-    assert_eq!((q["type"].as_str(), q["type_id"].as_u64()), (Some("TQ2_0"), Some(35)));
+    assert_eq!(
+        (q["type"].as_str(), q["type_id"].as_u64()),
+        (Some("TQ2_0"), Some(35))
+    );
     assert_eq!(q["dims"], serde_json::json!([256, 256]));
 }
 
@@ -107,7 +124,11 @@ fn values_of_an_f16_tensor_decode_and_a_missing_tensor_exits_2() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let values = json["values"].as_array().expect("values");
     assert_eq!(values.len(), 3);
-    assert!(values.iter().all(|v| (v.as_f64().unwrap_or(0.0) - 1.0).abs() < 0.02));
+    assert!(
+        values
+            .iter()
+            .all(|v| (v.as_f64().unwrap_or(0.0) - 1.0).abs() < 0.02)
+    );
     let out = inspect("no.such.tensor");
     assert_eq!(out.status.code(), Some(2));
 }

@@ -29,7 +29,12 @@ fn bitnet_2b4t_cut_in_half_names_the_first_tensor_past_eof() {
     ];
     for err in errors {
         match err {
-            Err(GgufError::TensorPastEof { tensor, end, file_len, .. }) => {
+            Err(GgufError::TensorPastEof {
+                tensor,
+                end,
+                file_len,
+                ..
+            }) => {
                 assert_eq!(tensor, first_past.name());
                 assert_eq!(end, expected_end);
                 assert_eq!(file_len, half as u64);
@@ -37,8 +42,15 @@ fn bitnet_2b4t_cut_in_half_names_the_first_tensor_past_eof() {
             other => panic!("expected TensorPastEof, got {other:?}"),
         }
     }
-    let message = Gguf::parse(&bytes[..half]).map(drop).expect_err("cut").to_string();
-    for part in [first_past.name().to_string(), expected_end.to_string(), half.to_string()] {
+    let message = Gguf::parse(&bytes[..half])
+        .map(drop)
+        .expect_err("cut")
+        .to_string();
+    for part in [
+        first_past.name().to_string(),
+        expected_end.to_string(),
+        half.to_string(),
+    ] {
         assert!(message.contains(&part), "{message} lacks {part}");
     }
 }
