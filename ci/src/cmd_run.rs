@@ -142,20 +142,38 @@ fn nextest_available() -> bool {
     .is_some()
 }
 
-/// The cargo target directory of the project in the current directory.
-fn cargo_target_dir() -> PathBuf {
-    output_within(
+/// The project's cargo target directory and workspace root (from `cargo metadata`).
+fn cargo_dirs() -> (PathBuf, PathBuf) {
+    let meta = output_within(
         Command::new("cargo").args(["metadata", "--format-version", "1", "--no-deps"]),
         PROBE_DEADLINE,
     )
-    .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
-    .and_then(|v| v["target_directory"].as_str().map(PathBuf::from))
-    .unwrap_or_else(history::target_dir)
+    .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok());
+    let get = |key: &str| {
+        meta.as_ref()
+            .and_then(|v| v[key].as_str())
+            .map(PathBuf::from)
+    };
+    (
+        get("target_directory").unwrap_or_else(history::target_dir),
+        get("workspace_root").unwrap_or_else(|| PathBuf::from(".")),
+    )
+}
+
+/// nextest's store directory: `[store] dir` of the repository config, relative to
+/// the workspace root (nextest's default `target/nextest` does not follow
+/// `CARGO_TARGET_DIR`).
+fn nextest_store_dir(workspace: &Path) -> PathBuf {
+    let configured = std::fs::read_to_string(workspace.join(".config/nextest.toml"))
+        .ok()
+        .and_then(|t| toml::from_str::<toml::Value>(&t).ok())
+        .and_then(|v| v.get("store")?.get("dir")?.as_str().map(str::to_owned));
+    workspace.join(configured.unwrap_or_else(|| "target/nextest".to_owned()))
 }
 
 /// The JUnit path the repository's `.config/nextest.toml` sets for `profile`, if any.
-fn repo_junit_path(profile: &str) -> Option<String> {
-    let text = std::fs::read_to_string(".config/nextest.toml").ok()?;
+fn repo_junit_path(workspace: &Path, profile: &str) -> Option<String> {
+    let text = std::fs::read_to_string(workspace.join(".config/nextest.toml")).ok()?;
     let v: toml::Value = toml::from_str(&text).ok()?;
     v.get("profile")?
         .get(profile)?
@@ -204,12 +222,17 @@ fn wait_within(child: &mut Child, deadline: Duration) -> Option<std::process::Ex
 }
 
 /// Runs nextest; returns its exit code and the results read from its JUnit.
-fn run_nextest(args: &RunArgs, profile: &str, target: &Path) -> Result<(i32, Ingested), String> {
+fn run_nextest(
+    args: &RunArgs,
+    profile: &str,
+    target: &Path,
+    workspace: &Path,
+) -> Result<(i32, Ingested), String> {
     let gauntlet_dir = target.join("gauntlet");
     let tool =
         write_tool_config(&gauntlet_dir).map_err(|e| format!("{}: {e}", gauntlet_dir.display()))?;
-    let junit_name = repo_junit_path(profile).unwrap_or_else(|| TOOL_JUNIT.to_owned());
-    let junit = target.join("nextest").join(profile).join(&junit_name);
+    let junit_name = repo_junit_path(workspace, profile).unwrap_or_else(|| TOOL_JUNIT.to_owned());
+    let junit = nextest_store_dir(workspace).join(profile).join(&junit_name);
     // A JUnit left by an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_file(&junit);
     let mut cmd = Command::new("cargo");
@@ -310,9 +333,9 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
     let (profile, why) = profile_name(args.profile);
     println!("gauntlet: profile {profile} ({why})");
-    let target = cargo_target_dir();
+    let (target, workspace) = cargo_dirs();
     let outcome = if nextest_available() {
-        run_nextest(&args, profile, &target)
+        run_nextest(&args, profile, &target, &workspace)
     } else {
         run_cargo_test(&args)
     };

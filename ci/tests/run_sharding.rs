@@ -29,7 +29,9 @@ fn gauntlet(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
     cmd.args(args)
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
+        // Elsewhere than the workspace's target/: nextest's JUnit still lands under
+        // <workspace>/target/nextest, and gauntlet must find it there.
+        .env("CARGO_TARGET_DIR", dir.with_file_name("cargo-target"))
         .env_remove("GITHUB_RUN_ID")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("GAUNTLET_DB");
