@@ -262,3 +262,17 @@ fn human_summary_lists_failure_flaky_skip_and_regression() {
         insta::assert_snapshot!(text);
     });
 }
+
+#[test]
+fn markdown_step_summary_lists_the_same_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = recorded(dir.path());
+    let config = dir.path().join("none.toml");
+    let md = ok(&gauntlet(
+        &["dashboard", "--markdown", "--config", config.to_str().unwrap()],
+        &db,
+    ));
+    insta::with_settings!({filters => vec![(r"\(\w+, \d+ cores\)", "(ARCH, N cores)")]}, {
+        insta::assert_snapshot!(md);
+    });
+}
