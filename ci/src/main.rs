@@ -9,17 +9,19 @@ mod cmd_check_config;
 mod cmd_dashboard;
 mod cmd_doctor;
 mod cmd_export;
-mod cmd_fixture;
 mod cmd_init;
+mod cmd_fixture;
 mod cmd_inspect;
 mod cmd_load;
 mod cmd_record;
 mod cmd_run;
 mod cmd_sandbox;
+mod cmd_serve;
 mod dashboard;
 mod exit;
 mod export;
 mod history;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -51,14 +53,16 @@ enum Command {
     Export(cmd_export::ExportArgs),
     /// Run the tests with the profile this environment needs, record them and summarise.
     Run(cmd_run::RunArgs),
-    /// Load a model with a deadline, progress and a memory pre-flight; report GB/s.
-    Load(cmd_load::LoadArgs),
-    /// Run a command under memory/CPU/pid/time limits in its own cgroup; label OOM kills.
-    Sandbox(cmd_sandbox::SandboxArgs),
     /// Write nextest profiles, gauntlet.toml and a CI workflow into another project.
     Init(cmd_init::InitArgs),
     /// Check this machine: environment, resources, GPU, OOM kills, toolchain, profile.
     Doctor(cmd_doctor::DoctorArgs),
+    /// Load a model with a deadline, progress and a memory pre-flight; report GB/s.
+    Load(cmd_load::LoadArgs),
+    /// Run a command under memory/CPU/pid/time limits in its own cgroup; label OOM kills.
+    Sandbox(cmd_sandbox::SandboxArgs),
+    /// Serve a model over HTTP: health, readiness, inference with timeouts, queueing, admin.
+    Serve(cmd_serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,9 +76,10 @@ fn main() -> ExitCode {
         Command::Dashboard(args) => cmd_dashboard::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Run(args) => cmd_run::run(args),
-        Command::Load(args) => cmd_load::run(args),
-        Command::Sandbox(args) => cmd_sandbox::run(args),
         Command::Init(args) => cmd_init::run(args),
         Command::Doctor(args) => cmd_doctor::run(args),
+        Command::Load(args) => cmd_load::run(args),
+        Command::Sandbox(args) => cmd_sandbox::run(args),
+        Command::Serve(args) => cmd_serve::run(args),
     }
 }

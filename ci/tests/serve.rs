@@ -77,7 +77,10 @@ impl Server {
             if cond(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "{what} not seen within {within:?}: {s}");
+            assert!(
+                Instant::now() < deadline,
+                "{what} not seen within {within:?}: {s}"
+            );
             std::thread::yield_now();
         }
     }
@@ -176,7 +179,11 @@ fn request(
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     Response {
         code,
         headers,
@@ -234,7 +241,11 @@ fn healthz_stays_fast_while_inferences_run() {
     let still_active = server.status()["active"].as_u64();
     let p = p99(times);
     assert!(p < Duration::from_millis(50), "healthz p99 {p:?}");
-    assert_eq!(still_active, Some(1), "the probes must overlap the inference");
+    assert_eq!(
+        still_active,
+        Some(1),
+        "the probes must overlap the inference"
+    );
     let r = long.join().expect("client thread");
     assert_eq!(r.code, 504, "{}", r.body);
 }
@@ -270,7 +281,10 @@ fn lazy_32_concurrent_first_requests_load_once() {
 fn inference_past_its_timeout_gets_504_and_the_next_succeeds() {
     let server = Server::start(Preset::Tiny, &["--max-concurrent", "1"]);
     let t = Instant::now();
-    let r = server.post("/v1/infer", r#"{"seed": 2, "timeout_ms": 1, "steps": 100000}"#);
+    let r = server.post(
+        "/v1/infer",
+        r#"{"seed": 2, "timeout_ms": 1, "steps": 100000}"#,
+    );
     let took = t.elapsed();
     assert_eq!(r.code, 504, "{}", r.body);
     assert_eq!(r.json()["timeout_ms"], 1);
@@ -346,7 +360,10 @@ fn full_queue_gets_429_with_retry_after() {
     assert_eq!(r.code, 429, "{}", r.body);
     assert_eq!(r.header("retry-after"), Some("1"));
     let s = server.status();
-    assert_eq!((s["active"].as_u64(), s["queue"]["normal"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (s["active"].as_u64(), s["queue"]["normal"].as_u64()),
+        (Some(1), Some(1))
+    );
     for h in [first, second] {
         assert_eq!(h.join().expect("client").code, 504);
     }
@@ -360,19 +377,28 @@ fn admin_needs_the_token_and_maintenance_answers_503_with_reason() {
     std::fs::write(&token_file, format!("{token}\n")).expect("token file");
     let server = Server::start(
         Preset::Tiny,
-        &["--admin-token-file", token_file.to_str().expect("utf-8 path")],
+        &[
+            "--admin-token-file",
+            token_file.to_str().expect("utf-8 path"),
+        ],
     );
     let bearer = format!("Bearer {token}");
     let auth = [("Authorization", bearer.as_str())];
     let wrong = [("Authorization", "Bearer 0123456789abcdef-serve-tesT")];
     assert_eq!(server.get("/admin/stats").code, 401);
-    assert_eq!(request(server.addr, "GET", "/admin/stats", &wrong, b"").code, 401);
+    assert_eq!(
+        request(server.addr, "GET", "/admin/stats", &wrong, b"").code,
+        401
+    );
     let stats = request(server.addr, "GET", "/admin/stats", &auth, b"");
     assert_eq!(stats.code, 200, "{}", stats.body);
     assert_eq!(stats.json()["registry"]["loads_started"], 1);
 
     let on = br#"{"enabled": true, "reason": "disk swap", "eta_minutes": 5}"#;
-    assert_eq!(request(server.addr, "POST", "/admin/maintenance", &wrong, on).code, 401);
+    assert_eq!(
+        request(server.addr, "POST", "/admin/maintenance", &wrong, on).code,
+        401
+    );
     let r = request(server.addr, "POST", "/admin/maintenance", &auth, on);
     assert_eq!(r.code, 200, "{}", r.body);
     let r = server.post("/v1/infer", r#"{"seed": 1}"#);
@@ -384,7 +410,10 @@ fn admin_needs_the_token_and_maintenance_answers_503_with_reason() {
     assert_eq!(server.status()["state"], "maintenance");
 
     let off = br#"{"enabled": false}"#;
-    assert_eq!(request(server.addr, "POST", "/admin/maintenance", &auth, off).code, 200);
+    assert_eq!(
+        request(server.addr, "POST", "/admin/maintenance", &auth, off).code,
+        200
+    );
     assert_eq!(server.post("/v1/infer", r#"{"seed": 1}"#).code, 200);
 }
 

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod fixture;
+pub mod forward;
 pub mod gguf;
 pub mod load;
 pub mod preflight;
