@@ -223,7 +223,7 @@ fn parse_metadata(cur: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata, GgufError
                 alignment = check_alignment(cur, ty, value_offset)?;
             }
             "general.architecture" if ty == ValueType::String => {
-                let bytes = cur_slice(cur, value_offset + 8, value_len - 8);
+                let bytes = cur.passed(value_offset + 8, value_len - 8);
                 architecture = std::str::from_utf8(bytes).ok().map(str::to_string);
             }
             _ => {}
@@ -241,11 +241,6 @@ fn parse_metadata(cur: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata, GgufError
         alignment,
         dialect: Dialect::from_architecture(architecture.as_deref()),
     })
-}
-
-/// Bytes the cursor already passed over (always inside its buffer).
-fn cur_slice<'a>(cur: &Cursor<'a>, offset: u64, len: u64) -> &'a [u8] {
-    cur.passed(offset, len)
 }
 
 fn check_alignment(cur: &Cursor<'_>, ty: ValueType, offset: u64) -> Result<u64, GgufError> {
