@@ -317,3 +317,13 @@ mod open {
         assert!(err.is_io(), "{err}");
     }
 }
+
+#[test]
+fn version_2_files_read_like_version_3() {
+    // v2 and v3 share the layout (64-bit counts); only the version field differs.
+    let mut bytes = build(32, TENSORS);
+    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let g = Gguf::parse(&bytes).expect("v2 is supported");
+    assert_eq!(g.version(), 2);
+    assert_eq!(g.tensors().len(), TENSORS.len());
+}
