@@ -269,7 +269,12 @@ fn markdown_step_summary_lists_the_same_findings() {
     let db = recorded(dir.path());
     let config = dir.path().join("none.toml");
     let md = ok(&gauntlet(
-        &["dashboard", "--markdown", "--config", config.to_str().unwrap()],
+        &[
+            "dashboard",
+            "--markdown",
+            "--config",
+            config.to_str().unwrap(),
+        ],
         &db,
     ));
     insta::with_settings!({filters => vec![(r"\(\w+, \d+ cores\)", "(ARCH, N cores)")]}, {
