@@ -85,6 +85,11 @@ fn failed_load_leaves_the_cell_empty_and_the_next_caller_retries() {
     assert_eq!(*registry.acquire("m", opts(5_000)).unwrap(), 5);
     let s = registry.slot("m").unwrap().stats();
     assert_eq!((s.loads_started, s.loads_failed), (2, 1));
+    assert!(
+        s.last_access.is_some_and(|a| a < Duration::from_secs(5)),
+        "{s:?}"
+    );
+    assert!(!s.is_loading && s.active == 0 && s.queued == 0, "{s:?}");
 }
 
 #[test]

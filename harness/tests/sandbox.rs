@@ -332,3 +332,23 @@ fn rlimit_timeout_kills_the_process_group() {
     let pid: i32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
     assert!(dead(pid), "grandchild {pid} survived");
 }
+
+#[test]
+fn stale_group_of_a_dead_process_is_swept() {
+    let Some(sb) = cgroup(Sandbox::builder()) else {
+        return;
+    };
+    // A group of ours tells us the parent directory; a reaped child's pid is a dead owner.
+    let o = sb.run(Command::new("true")).unwrap();
+    let parent = Path::new(o.cgroup.as_deref().unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let stale = parent.join(format!("gauntlet-{dead_pid}-0"));
+    std::fs::create_dir(&stale).unwrap();
+    assert!(gauntlet_harness::sandbox::sweep_stale() >= 1);
+    assert!(!stale.exists(), "{} was not swept", stale.display());
+}

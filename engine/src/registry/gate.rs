@@ -33,7 +33,7 @@ struct Queue {
 pub(crate) struct Gate {
     free: AtomicIsize,
     queued: AtomicUsize,
-    active: AtomicUsize,
+    limit: usize,
     queue: Mutex<Queue>,
     cv: Condvar,
     aging: Duration,
@@ -62,7 +62,7 @@ impl Gate {
         Gate {
             free: AtomicIsize::new(limit.min(isize::MAX as usize) as isize),
             queued: AtomicUsize::new(0),
-            active: AtomicUsize::new(0),
+            limit,
             queue: Mutex::new(Queue::default()),
             cv: Condvar::new(),
             aging,
@@ -73,8 +73,15 @@ impl Gate {
         self.queued.load(SeqCst)
     }
 
+    /// Permits held (granted-but-not-yet-woken waiters included).
     pub(crate) fn active(&self) -> usize {
-        self.active.load(SeqCst)
+        let free = self.free.load(SeqCst).max(0) as usize;
+        self.limit.min(isize::MAX as usize).saturating_sub(free)
+    }
+
+    /// The uncontended path: a permit without queueing, or `None` when one must wait.
+    pub(crate) fn try_fast(self: &Arc<Self>) -> Option<Permit> {
+        (self.queued.load(SeqCst) == 0 && self.try_take()).then(|| Permit(self.clone()))
     }
 
     fn try_take(&self) -> bool {
@@ -94,9 +101,8 @@ impl Gate {
         priority: Priority,
         deadline: Instant,
     ) -> Option<Permit> {
-        if self.queued.load(SeqCst) == 0 && self.try_take() {
-            self.active.fetch_add(1, SeqCst);
-            return Some(Permit(self.clone()));
+        if let Some(p) = self.try_fast() {
+            return Some(p);
         }
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let ticket = q.next_ticket;
@@ -117,7 +123,6 @@ impl Gate {
             if q.waiters[pos].granted {
                 q.waiters.remove(pos);
                 self.queued.fetch_sub(1, SeqCst);
-                self.active.fetch_add(1, SeqCst);
                 return Some(Permit(self.clone()));
             }
             let now = Instant::now();
@@ -162,7 +167,6 @@ impl Gate {
     }
 
     fn release(&self) {
-        self.active.fetch_sub(1, SeqCst);
         self.free.fetch_add(1, SeqCst);
         if self.queued.load(SeqCst) > 0 {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());

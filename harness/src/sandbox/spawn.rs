@@ -344,7 +344,9 @@ fn wait_with_deadline(
             *dir = systemd::scope_dir(pid);
         }
         let mut slice = deadline.map_or(Duration::from_secs(3600), |d| d - now);
-        if sb.cancel.is_some() {
+        // A systemd scope appears only after systemd-run has moved the child; look for it while
+        // the command runs, since it is gone soon after the command ends.
+        if sb.cancel.is_some() || matches!(killer, Killer::Scope { dir: None, .. }) {
             slice = slice.min(TICK);
         }
         sleep_until_exit(pidfd.as_ref(), slice);
