@@ -407,12 +407,22 @@ pub fn run(args: RunArgs) -> ExitCode {
         Regression::Benchmark(b) => b.run == summary.key,
         Regression::Duration(_) => true,
     });
-    let code = u8::try_from(code).unwrap_or(1);
-    if code == 0 && regressed && args.fail_on_regression {
+    let final_code = exit_status(code, regressed, args.fail_on_regression);
+    if final_code == REGRESSION_EXIT {
         eprintln!("gauntlet: tests passed but there are regressions (--fail-on-regression)");
-        return exit::code(REGRESSION_EXIT);
     }
-    exit::code(code)
+    exit::code(final_code)
+}
+
+/// The exit code: the test runner's, unless the tests passed and a regression must fail
+/// the run. Codes outside 0..=255 (a signal) become 1.
+pub fn exit_status(test_code: i32, regressed: bool, fail_on_regression: bool) -> u8 {
+    let code = u8::try_from(test_code).unwrap_or(1);
+    if code == 0 && regressed && fail_on_regression {
+        REGRESSION_EXIT
+    } else {
+        code
+    }
 }
 
 /// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY` when Actions provides one.
@@ -446,6 +456,16 @@ mod tests {
     #[case::missing_slash_should_error("3", None)]
     fn partition(#[case] text: &str, #[case] want: Option<&str>) {
         assert_eq!(partition_arg(text).ok().as_deref(), want);
+    }
+
+    #[rstest::rstest]
+    #[case::passing_clean_run_is_zero(0, false, true, 0)]
+    #[case::regression_fails_only_when_asked(0, true, false, 0)]
+    #[case::regression_with_the_flag_is_six(0, true, true, REGRESSION_EXIT)]
+    #[case::test_failure_code_wins_over_regression(100, true, true, 100)]
+    #[case::signal_or_unknown_is_one(-1, false, false, 1)]
+    fn exit_code(#[case] test: i32, #[case] regressed: bool, #[case] flag: bool, #[case] want: u8) {
+        assert_eq!(exit_status(test, regressed, flag), want);
     }
 
     #[test]
