@@ -117,13 +117,22 @@ pub fn analyze(runs: &[StoredRun], config: &AnalysisConfig) -> Report {
     );
     Report {
         runs: runs.len(),
-        latest: runs.last().map(summarize),
+        latest: latest_with_tests(runs).map(summarize),
         flaky: flaky::detect(runs, config),
         failures: failures::detect(runs),
         regressions,
         improvements,
         noise_threshold: config.bench_noise_threshold,
     }
+}
+
+/// The most recent run that recorded tests (a benchmark-only run says nothing about
+/// them), or the most recent run when none did.
+pub fn latest_with_tests(runs: &[StoredRun]) -> Option<&StoredRun> {
+    runs.iter()
+        .rev()
+        .find(|r| !r.tests.is_empty())
+        .or(runs.last())
 }
 
 /// Counts one run's outcomes.
@@ -218,5 +227,27 @@ pub(crate) mod testing {
             lower: estimate - half_width,
             upper: estimate + half_width,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::TestStatus::{Failed, Passed};
+
+    #[test]
+    fn a_benchmark_only_run_does_not_blank_the_summary() {
+        let mut bench_only = testing::run(2, "c2", &[]);
+        bench_only.benches.push(testing::bench("b", 1.0, 0.1));
+        let runs = [
+            testing::run(1, "c1", &[("a", Passed, 1.0), ("b", Failed, 2.0)]),
+            bench_only,
+        ];
+        let report = analyze(&runs, &AnalysisConfig::default());
+        let latest = report.latest.unwrap();
+        assert_eq!(
+            (latest.passed, latest.failed, latest.key.as_str()),
+            (1, 1, "run-1")
+        );
     }
 }

@@ -151,8 +151,7 @@ pub fn run_history(runs: &[StoredRun]) -> Result<Chart, ChartError> {
 
 /// Durations over time of the tests slowest in the latest run.
 pub fn slowest_over_time(runs: &[StoredRun], top: usize) -> Result<Chart, ChartError> {
-    let mut latest: Vec<_> = runs
-        .last()
+    let mut latest: Vec<_> = crate::analysis::latest_with_tests(runs)
         .map(|r| {
             r.tests
                 .iter()
