@@ -16,7 +16,7 @@ use crate::exit;
 use crate::history::{self, History, environment::output_within};
 
 /// Exit code when tests passed but `--fail-on-regression` found a regression.
-pub const REGRESSION_EXIT: u8 = 6;
+pub const REGRESSION_EXIT: u8 = exit::REGRESSION;
 
 /// How long probing `cargo nextest --version` or `cargo metadata` may take.
 const PROBE_DEADLINE: Duration = Duration::from_secs(60);

@@ -15,6 +15,9 @@ pub const WONT_FIT: u8 = 4;
 /// The work was cancelled (Ctrl-C).
 pub const CANCELLED: u8 = 5;
 
+/// The tests passed but something regressed (`gauntlet run --fail-on-regression`).
+pub const REGRESSION: u8 = 6;
+
 /// Converts one of the codes above into an [`ExitCode`].
 pub fn code(c: u8) -> ExitCode {
     ExitCode::from(c)
