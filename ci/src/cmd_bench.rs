@@ -100,7 +100,9 @@ pub fn run(args: BenchArgs) -> ExitCode {
 }
 
 fn run_kernels(args: KernelsArgs) -> ExitCode {
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let kernels = match CpuKernels::from_env(threads) {
         Ok(k) => k,
         Err(e) => {
@@ -111,17 +113,32 @@ fn run_kernels(args: KernelsArgs) -> ExitCode {
     let shapes: Vec<(usize, usize)> = args.shape.map_or_else(|| SHAPES.to_vec(), |s| vec![s]);
     let mut rows = Vec::new();
     if !args.json {
-        println!("kernel path: {}, threads: {}, cold rotation over >= 1 GiB of copies", kernels.path(), kernels.threads());
-        println!("{:<6} {:>11} {:>3} {:>12} {:>12} {:>10} {:>9}", "format", "MxK", "n", "us/op", "weight GB/s", "read GB/s", "roofline");
+        println!(
+            "kernel path: {}, threads: {}, cold rotation over >= 1 GiB of copies",
+            kernels.path(),
+            kernels.threads()
+        );
+        println!(
+            "{:<6} {:>11} {:>3} {:>12} {:>12} {:>10} {:>9}",
+            "format", "MxK", "n", "us/op", "weight GB/s", "read GB/s", "roofline"
+        );
     }
-    for format in [TernaryFormat::Tq2_0, TernaryFormat::I2S, TernaryFormat::Tq1_0] {
+    for format in [
+        TernaryFormat::Tq2_0,
+        TernaryFormat::I2S,
+        TernaryFormat::Tq1_0,
+    ] {
         for &(m, k) in &shapes {
             let r = match roofline::measure_cold(&kernels, format, m, k, args.n, args.min_time) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {format} {m}x{k}: {e}");
                     let refused = matches!(e, gauntlet_kernels::KernelError::OutOfMemory { .. });
-                    return exit::code(if refused { exit::WONT_FIT } else { exit::INVALID });
+                    return exit::code(if refused {
+                        exit::WONT_FIT
+                    } else {
+                        exit::INVALID
+                    });
                 }
             };
             if !args.json {

@@ -62,7 +62,11 @@ fn check_file(name: &str, want: &Json) {
     let gguf = mapped.gguf();
 
     assert_eq!(json!(gguf.version()), want["version"], "{name}: version");
-    assert_eq!(json!(gguf.alignment()), want["alignment"], "{name}: alignment");
+    assert_eq!(
+        json!(gguf.alignment()),
+        want["alignment"],
+        "{name}: alignment"
+    );
     assert_eq!(
         json!(gguf.tensor_data_offset()),
         want["tensor_data_offset"],
@@ -85,16 +89,36 @@ fn check_file(name: &str, want: &Json) {
     }
 
     let want_tensors = want["tensors"].as_array().expect("tensors array");
-    assert_eq!(gguf.tensors().len(), want_tensors.len(), "{name}: tensor count");
+    assert_eq!(
+        gguf.tensors().len(),
+        want_tensors.len(),
+        "{name}: tensor count"
+    );
     for (t, w) in gguf.tensors().zip(want_tensors) {
         let tname = t.name().to_string();
         assert_eq!(json!(tname), w["name"], "{name}: tensor order");
-        assert_eq!(json!(t.ggml_type().name()), w["type"], "{name}: {tname} type");
-        assert_eq!(json!(t.ggml_type().id()), w["type_id"], "{name}: {tname} type id");
+        assert_eq!(
+            json!(t.ggml_type().name()),
+            w["type"],
+            "{name}: {tname} type"
+        );
+        assert_eq!(
+            json!(t.ggml_type().id()),
+            w["type_id"],
+            "{name}: {tname} type id"
+        );
         assert_eq!(json!(t.dims()), w["dims"], "{name}: {tname} dims");
         assert_eq!(json!(t.offset()), w["offset"], "{name}: {tname} offset");
-        assert_eq!(json!(t.size_bytes()), w["size_bytes"], "{name}: {tname} size");
-        assert_eq!(t.data().len() as u64, t.size_bytes(), "{name}: {tname} data slice");
+        assert_eq!(
+            json!(t.size_bytes()),
+            w["size_bytes"],
+            "{name}: {tname} size"
+        );
+        assert_eq!(
+            t.data().len() as u64,
+            t.size_bytes(),
+            "{name}: {tname} data slice"
+        );
 
         let want_values = w["values"].as_array().expect("values array");
         let values = decode_f32(t.ggml_type(), t.data(), want_values.len())
@@ -112,7 +136,11 @@ fn check_file(name: &str, want: &Json) {
 #[test]
 fn reference_files_read_back_as_the_reference_reader_saw_them() {
     let expected = expected();
-    assert!(expected.len() >= 3, "expected.json lists {} files", expected.len());
+    assert!(
+        expected.len() >= 3,
+        "expected.json lists {} files",
+        expected.len()
+    );
     for (name, want) in &expected {
         check_file(name, want);
     }
@@ -131,5 +159,10 @@ fn every_metadata_value_type_is_covered_by_the_reference_files() {
         }
     }
     let all: std::collections::BTreeSet<u32> = (0..=12).collect();
-    assert_eq!(seen, all, "value types seen vs all 13 ({:?})", ValueType::from_id(0));
+    assert_eq!(
+        seen,
+        all,
+        "value types seen vs all 13 ({:?})",
+        ValueType::from_id(0)
+    );
 }
