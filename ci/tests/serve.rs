@@ -441,3 +441,75 @@ fn sigterm_exits_zero_within_five_seconds_with_a_request_in_flight() {
     assert!(took < Duration::from_secs(5), "{took:?}");
     let _ = long.join();
 }
+
+#[test]
+fn hot_swap_under_a_steady_request_stream_fails_no_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    let token = "swap-test-token-0123456789";
+    std::fs::write(&token_file, token).expect("token file");
+    let server = Server::start(
+        Preset::Tiny,
+        &[
+            "--admin-token-file",
+            token_file.to_str().expect("utf-8 path"),
+        ],
+    );
+    let checksum = |s: &Server| {
+        let r = s.post("/v1/infer", r#"{"seed": 1}"#);
+        assert_eq!(r.code, 200, "{}", r.body);
+        r.json()["output"]["checksum"].clone()
+    };
+    let before = checksum(&server);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (addr, flag) = (server.addr, stop.clone());
+    let (started_tx, started) = mpsc::channel();
+    let stream = std::thread::spawn(move || {
+        let mut codes = Vec::new();
+        // Bounded: at most 5000 requests even if the stop flag never comes.
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) && codes.len() < 5000 {
+            codes.push(
+                request(
+                    addr,
+                    "POST",
+                    "/v1/infer",
+                    &[],
+                    br#"{"seed": 9, "steps": 5}"#,
+                )
+                .code,
+            );
+            let _ = started_tx.send(());
+        }
+        codes
+    });
+    started
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the request stream is flowing");
+    let new_model = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 2);
+    let body = format!(
+        r#"{{"path": {:?}}}"#,
+        new_model.to_str().expect("utf-8 path")
+    );
+    let auth = format!("Bearer {token}");
+    let r = request(
+        server.addr,
+        "POST",
+        "/admin/models/swap",
+        &[("Authorization", auth.as_str())],
+        body.as_bytes(),
+    );
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.json()["swapped"], true);
+    let after = checksum(&server);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let codes = stream.join().expect("stream thread");
+    assert!(!codes.is_empty());
+    assert!(
+        codes.iter().all(|c| *c == 200),
+        "failed during swap: {codes:?}"
+    );
+    assert_ne!(before, after, "the swapped-in model computes differently");
+    let s = server.status();
+    assert_eq!(s["loads"], 1, "a swap is not a load: {s}");
+    assert_eq!(s["model_path"], new_model.display().to_string());
+}
