@@ -513,3 +513,52 @@ fn hot_swap_under_a_steady_request_stream_fails_no_request() {
     assert_eq!(s["loads"], 1, "a swap is not a load: {s}");
     assert_eq!(s["model_path"], new_model.display().to_string());
 }
+
+#[test]
+fn healthz_stays_fast_and_readyz_reports_progress_while_a_large_model_loads() {
+    let server = Server::start(Preset::Bitnet2b4t, &["--lazy-weights"]);
+    let addr = server.addr;
+    let first = std::thread::spawn(move || {
+        request(
+            addr,
+            "POST",
+            "/v1/infer",
+            &[],
+            br#"{"seed": 1, "timeout_ms": 30000}"#,
+        )
+    });
+    let (mut health, mut saw_loading) = (Vec::new(), None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = Instant::now();
+        assert_eq!(server.get("/healthz").code, 200);
+        health.push(t.elapsed());
+        let r = server.get("/readyz");
+        if r.code == 200 && r.json()["state"] == "ready" {
+            break;
+        }
+        if r.code == 503 {
+            assert_eq!(r.json()["state"], "loading", "{}", r.body);
+            saw_loading = Some(r.json());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready within 30 s: {}",
+            r.body
+        );
+    }
+    let loading = saw_loading.expect("readyz answered 503 while loading at least once");
+    assert!(
+        loading["progress"]["bytes_total"].as_u64() > Some(1 << 30),
+        "{loading}"
+    );
+    let p = p99(health.clone());
+    assert!(
+        p < Duration::from_millis(50),
+        "healthz p99 {p:?} over {} probes",
+        health.len()
+    );
+    let r = first.join().expect("client");
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(server.status()["loads"], 1);
+}
