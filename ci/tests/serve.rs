@@ -394,6 +394,20 @@ fn admin_needs_the_token_and_maintenance_answers_503_with_reason() {
     assert_eq!(stats.code, 200, "{}", stats.body);
     assert_eq!(stats.json()["registry"]["loads_started"], 1);
 
+    // A request in flight when maintenance starts still completes.
+    let addr = server.addr;
+    let in_flight = std::thread::spawn(move || {
+        request(
+            addr,
+            "POST",
+            "/v1/infer",
+            &[],
+            br#"{"seed": 4, "steps": 5000, "timeout_ms": 20000}"#,
+        )
+    });
+    server.wait_status("an active inference", Duration::from_secs(5), |s| {
+        s["active"] == 1
+    });
     let on = br#"{"enabled": true, "reason": "disk swap", "eta_minutes": 5}"#;
     assert_eq!(
         request(server.addr, "POST", "/admin/maintenance", &wrong, on).code,
@@ -404,10 +418,21 @@ fn admin_needs_the_token_and_maintenance_answers_503_with_reason() {
     let r = server.post("/v1/infer", r#"{"seed": 1}"#);
     assert_eq!(r.code, 503, "{}", r.body);
     assert_eq!(r.json()["reason"], "disk swap");
+    assert_eq!(
+        server.status()["active"],
+        1,
+        "the earlier request is still running"
+    );
     assert_eq!(r.header("retry-after"), Some("300"));
     assert_eq!(server.get("/readyz").code, 503);
     assert_eq!(server.get("/healthz").code, 200);
     assert_eq!(server.status()["state"], "maintenance");
+    let r = in_flight.join().expect("client");
+    assert_eq!(
+        r.code, 200,
+        "in-flight request during maintenance: {}",
+        r.body
+    );
 
     let off = br#"{"enabled": false}"#;
     assert_eq!(
