@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gauntlet_engine::forward::{Control, ForwardError, ForwardPlan, seed_input};
-use gauntlet_engine::load::{LoadOptions, LoadedModel, Loader, ProgressEvent};
-use gauntlet_engine::preflight::SystemRoot;
+use gauntlet_engine::load::{LoadMode, LoadOptions, LoadedModel, Loader, ProgressEvent};
+use gauntlet_engine::preflight::{self, ResidentEstimate, SystemRoot};
 use gauntlet_engine::registry::{
-    AcquireOptions, LoadContext, Maintenance, ModelRegistry, ModelSlot, Priority, RegistryError,
-    SlotConfig,
+    AcquireOptions, BudgetFn, LoadContext, Maintenance, ModelRegistry, ModelSlot, Priority,
+    RegistryError, SlotConfig,
 };
 use gauntlet_kernels::{CpuKernels, KernelError, KernelPath};
 
@@ -115,9 +115,16 @@ impl Host {
         load_timeout: Duration,
         max_users: usize,
     ) -> Result<Self, RegistryError> {
-        let registry = ModelRegistry::new();
         let progress = Arc::new(LoadProgress::default());
         let model_bytes = Arc::new(AtomicU64::new(0));
+        let registry = if memcheck {
+            ModelRegistry::with_memory(
+                Arc::new(|m: &LoadedModel| m.stats().tensor_bytes),
+                swap_budget(model_bytes.clone()),
+            )
+        } else {
+            ModelRegistry::new()
+        };
         let loader = loader(
             path.to_path_buf(),
             progress.clone(),
@@ -225,6 +232,17 @@ impl Host {
         let out = plan.run(&kernels, &input, job.steps, control)?;
         Ok(summarize(&out, queued, t.elapsed()))
     }
+}
+
+/// The memory a swap may use for old and new model together: what the pre-flight allows
+/// now (every cgroup level and `MemAvailable`, usage already subtracted) plus the bytes
+/// the current model holds, since that usage is the old model's.
+fn swap_budget(model_bytes: Arc<AtomicU64>) -> BudgetFn {
+    Arc::new(move || {
+        let nothing = ResidentEstimate::new(LoadMode::Mmap, [], 0);
+        let allowed = preflight::check(&nothing, &SystemRoot::host()).allowed()?;
+        Some(allowed.saturating_add(model_bytes.load(Ordering::Relaxed)))
+    })
 }
 
 fn loader(
