@@ -1,7 +1,8 @@
 //! The `gauntlet` command: fixtures, inspect, load, doctor, run, history and dashboard.
 //!
-//! Each subcommand lives in its own module under `cmd/` with its clap `Args` and a
-//! `run(args) -> ExitCode`; this file only wires them together.
+//! Each subcommand lives in its own module, `cmd_<name>.rs`, with its clap `Args` and a
+//! `run(args) -> ExitCode`; larger logic has its own directory (`history/`, `serve/`, …).
+//! This file only wires them together.
 
 mod analysis;
 mod cmd_bench;
