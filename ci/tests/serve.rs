@@ -288,6 +288,13 @@ fn hot_swap_under_a_steady_request_stream_fails_no_request() {
         r.json()["output"]["checksum"].clone()
     };
     let before = checksum(&server);
+    // Models load in mmap mode: the mapping of the file is the model's memory.
+    let old_model = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 1);
+    let old_model = old_model.to_str().expect("utf-8 path").to_string();
+    assert!(
+        server.maps().contains(&old_model),
+        "the first model is mapped while it serves"
+    );
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (addr, flag) = (server.addr, stop.clone());
     let (started_tx, started) = mpsc::channel();
@@ -339,6 +346,22 @@ fn hot_swap_under_a_steady_request_stream_fails_no_request() {
     let s = server.status();
     assert_eq!(s["loads"], 1, "a swap is not a load: {s}");
     assert_eq!(s["model_path"], new_model.display().to_string());
+    // Memory returns: with every request done, the old model's last lease is gone and its
+    // mapping with it (bounded wait: the release happens as the last response is sent).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.maps().contains(&old_model) {
+        assert!(
+            Instant::now() < deadline,
+            "the old model is still mapped 5 s after its last request"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        server
+            .maps()
+            .contains(new_model.to_str().expect("utf-8 path")),
+        "the new model is mapped"
+    );
 }
 
 #[test]

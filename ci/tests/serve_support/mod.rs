@@ -91,6 +91,12 @@ impl Server {
         }
     }
 
+    /// The server's `/proc/<pid>/maps`: which files it has mapped right now.
+    pub fn maps(&self) -> String {
+        let pid = self.child.as_ref().expect("running").id();
+        std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read /proc/<pid>/maps")
+    }
+
     /// Sends SIGTERM and waits for the exit, up to `within`.
     pub fn terminate(mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
         let mut child = self.child.take().expect("running");
