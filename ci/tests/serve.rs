@@ -289,8 +289,12 @@ fn hot_swap_under_a_steady_request_stream_fails_no_request() {
     };
     let before = checksum(&server);
     // Models load in mmap mode: the mapping of the file is the model's memory.
-    let old_model = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 1);
-    let old_model = old_model.to_str().expect("utf-8 path").to_string();
+    // /proc/<pid>/maps shows canonical paths; the fixture path may hold `..`.
+    let mapped_name = |p: &std::path::Path| {
+        let p = std::fs::canonicalize(p).expect("fixture path");
+        p.to_str().expect("utf-8 path").to_string()
+    };
+    let old_model = mapped_name(&fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 1));
     assert!(
         server.maps().contains(&old_model),
         "the first model is mapped while it serves"
@@ -357,9 +361,7 @@ fn hot_swap_under_a_steady_request_stream_fails_no_request() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(
-        server
-            .maps()
-            .contains(new_model.to_str().expect("utf-8 path")),
+        server.maps().contains(&mapped_name(&new_model)),
         "the new model is mapped"
     );
 }
