@@ -45,7 +45,8 @@ fn case() -> impl Strategy<Value = Case> {
         prop::sample::select(TernaryFormat::ALL.to_vec()),
         1usize..12,
         1usize..7,
-        1usize..6,
+        // Past 8 so the GEMM microkernel's full 8-row blocks and their remainders run.
+        1usize..20,
     )
         .prop_flat_map(|(format, m, blocks, n)| {
             let k = blocks * format.block_weights();

@@ -5,6 +5,7 @@
 //! them by one shared function ([`combine_row`]), so equal integers mean equal floats.
 //! GEMM decodes each weight chunk once and applies it to all `n` activation rows.
 
+mod block;
 mod path;
 mod pool;
 mod scalar;
@@ -32,6 +33,13 @@ pub(crate) struct Prepared {
     pub(crate) values: Vec<i8>,
     pub(crate) sums: Vec<i32>,
     pub(crate) inv_scales: Vec<f32>,
+    /// `n` rounded up to a multiple of 8: the GEMM microkernel loads eight sums at once.
+    pub(crate) n_pad: usize,
+    /// Chunk-major activation sums: `[c * n_pad + r]`, zero in the padding.
+    pub(crate) sums_by_chunk: Vec<i32>,
+    /// Per activation row, the sum over its full 256-weight chunks (the I2_S tail's
+    /// half chunk excluded: the tail is computed separately, like the oracle does).
+    pub(crate) full_sums: Vec<i32>,
 }
 
 impl Prepared {
@@ -59,13 +67,41 @@ impl Prepared {
             dst[full * CHUNK..].copy_from_slice(&src[full * CHUNK..]);
             sums.extend_from_slice(acts.chunk_sums(r));
         }
-        let inv_scales = (0..n).map(|r| acts.inv_scale(r)).collect();
+        Self::with_sums(acts, k, values, sums)
+    }
+
+    /// Adds the scales and the chunk-major sums the GEMM microkernel reads.
+    fn with_sums(
+        acts: &QuantizedActivations,
+        stride: usize,
+        values: Vec<i8>,
+        sums: Vec<i32>,
+    ) -> Self {
+        let (n, k) = (acts.n(), acts.k());
+        let (chunks, full) = (k.div_ceil(CHUNK), k / CHUNK);
+        let n_pad = n.div_ceil(8) * 8;
+        let mut sums_by_chunk = vec![0i32; chunks * n_pad];
+        for r in 0..n {
+            for c in 0..chunks {
+                sums_by_chunk[c * n_pad + r] = sums[r * chunks + c];
+            }
+        }
+        let full_sums = (0..n)
+            .map(|r| {
+                sums[r * chunks..r * chunks + full]
+                    .iter()
+                    .fold(0i32, |t, &v| t.wrapping_add(v))
+            })
+            .collect();
         Self {
             n,
-            stride: k,
+            stride,
             values,
             sums,
-            inv_scales,
+            inv_scales: (0..n).map(|r| acts.inv_scale(r)).collect(),
+            n_pad,
+            sums_by_chunk,
+            full_sums,
         }
     }
 
@@ -97,14 +133,7 @@ impl Prepared {
             }
             sums.extend_from_slice(acts.chunk_sums(r));
         }
-        let inv_scales = (0..n).map(|r| acts.inv_scale(r)).collect();
-        Self {
-            n,
-            stride,
-            values,
-            sums,
-            inv_scales,
-        }
+        Self::with_sums(acts, stride, values, sums)
     }
 }
 
@@ -189,7 +218,7 @@ fn row_dots(
             let did_fuse = fused.is_some();
             // SAFETY: the path is supported (checked by `CpuKernels::new`), the row holds
             // `chunks` 54-byte blocks and `prep` was built for TQ1_0.
-            unsafe { x86::row_dots_tq1_avx512(bytes, prep, chunks, out, fused) };
+            unsafe { x86::tq1::row_dots_tq1_avx512(bytes, prep, chunks, out, fused) };
             return did_fuse;
         }
         let layout = match w.format() {
@@ -215,9 +244,9 @@ fn row_dots(
             unsafe {
                 match path {
                     KernelPath::Avx512 => {
-                        x86::row_dots_avx512(bytes, full, layout, prep, chunks, out, fused)
+                        x86::two_bit::row_dots_avx512(bytes, full, layout, prep, chunks, out, fused)
                     }
-                    _ => x86::row_dots_avx2(bytes, full, layout, prep, chunks, out),
+                    _ => x86::two_bit::row_dots_avx2(bytes, full, layout, prep, chunks, out),
                 }
             }
             if full < chunks {
@@ -232,77 +261,26 @@ fn row_dots(
     false
 }
 
-/// Weight rows `first` and `first + 1` (2-bit formats, AVX-512) into `out` (`2 × n`,
-/// row-major by weight row); `dots` is scratch for `2 × n × chunks` int32 dots.
-fn row_pair(
-    w: &TernaryMatrix<'_>,
-    first: usize,
-    acts: &QuantizedActivations,
-    prep: &Prepared,
-    dots: &mut [i32],
-    out: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (n, k) = (acts.n(), acts.k());
-        let (chunks, full) = (k.div_ceil(CHUNK), k / CHUNK);
-        let layout = match w.format() {
-            TernaryFormat::Tq2_0 => x86::Layout {
-                chunk_stride: tq2_0::BLOCK_BYTES,
-                reversed: false,
-            },
-            _ => x86::Layout {
-                chunk_stride: 64,
-                reversed: true,
-            },
-        };
-        let fuse = w.format() == TernaryFormat::Tq2_0 && full == chunks;
-        let (da, db) = dots.split_at_mut(n * chunks);
-        let (ya, yb) = out.split_at_mut(n);
-        let rows = [w.row(first), w.row(first + 1)];
-        // SAFETY: only reached on the AVX-512 path (checked by `CpuKernels::new`) for
-        // TQ2_0 / I2_S rows holding `full` chunks at `chunk_stride`.
-        unsafe {
-            x86::row_pair_dots_avx512(
-                rows,
-                full,
-                layout,
-                prep,
-                chunks,
-                [&mut *da, &mut *db],
-                fuse.then_some([&mut *ya, &mut *yb]),
-            )
-        };
-        if !fuse {
-            if full < chunks {
-                tail_dots(rows[0], full, acts, da, chunks);
-                tail_dots(rows[1], full, acts, db, chunks);
-            }
-            combine_row(w, first, acts, da, ya);
-            combine_row(w, first + 1, acts, db, yb);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (w, first, acts, prep, dots, out);
-        unreachable!("row pairs are only taken on the AVX-512 path");
+/// The 128-weight I2_S tail chunk, computed like the scalar oracle.
+fn tail_dots(row: &[u8], full: usize, acts: &QuantizedActivations, out: &mut [i32], chunks: usize) {
+    for r in 0..acts.n() {
+        out[r * chunks + full] = tail_dot(row, full, acts.row(r));
     }
 }
 
-/// The 128-weight I2_S tail chunk, computed like the scalar oracle.
-fn tail_dots(row: &[u8], full: usize, acts: &QuantizedActivations, out: &mut [i32], chunks: usize) {
+/// The signed dot of an I2_S row's 128-weight tail (after `full` chunks) with the
+/// matching activations (0 when the row has no tail).
+fn tail_dot(row: &[u8], full: usize, acts: &[i8]) -> i32 {
     let block = crate::format::i2_s::blocks(&row[full * 64..])
         .into_iter()
         .flatten()
         .next();
-    if let Some(block) = block {
-        for r in 0..acts.n() {
-            let a = &acts.row(r)[full * CHUNK..];
-            out[r * chunks + full] = (0..128)
-                .map(|j| i32::from(block.code(j)) * i32::from(a[j]))
-                .sum();
-        }
-    }
+    block.map_or(0, |block| {
+        let a = &acts[full * CHUNK..];
+        (0..128)
+            .map(|j| i32::from(block.code(j)) * i32::from(a[j]))
+            .sum()
+    })
 }
 
 /// The CPU kernels on one path with a fixed number of threads.
@@ -401,49 +379,46 @@ impl CpuKernels {
         let prep = Prepared::new(x, w.format());
         let chunks = x.k().div_ceil(CHUNK);
         let threads = self.pool.threads();
-        // Rows in multiples of 8 per thread so threads never share an output cache line.
-        let per = m.div_ceil(threads).div_ceil(8) * 8;
-        let mut transposed = if n > 1 {
+        // Rows in multiples of 16 per thread so threads never share an output cache
+        // line (for n = 1) and the GEMM microkernel's row pairs stay whole.
+        let per = m.div_ceil(threads).div_ceil(16) * 16;
+        let path = self.path;
+        // GEMM on AVX-512 for the 2-bit formats: the register-blocked microkernel,
+        // writing straight into `out`. Not for GEMV: there the one-row kernel is
+        // memory-bound, and two interleaved row streams measured slower cold.
+        let blocked = cfg!(target_arch = "x86_64")
+            && path == KernelPath::Avx512
+            && n >= 2
+            && w.format() != TernaryFormat::Tq1_0;
+        // The one-row kernels write each weight row's n outputs contiguously.
+        let staged = n > 1 && !blocked;
+        let mut transposed = if staged {
             vec![0.0f32; m * n]
         } else {
             Vec::new()
         };
-        let target = OutPtr(if n > 1 {
+        let target = OutPtr(if staged {
             transposed.as_mut_ptr()
         } else {
             out.as_mut_ptr()
         });
-        let path = self.path;
-        // GEMM on AVX-512 takes 2-bit rows in pairs: each activation load feeds both.
-        // Not for GEMV: there it is memory-bound, and the two interleaved row streams
-        // measured slower cold (257 µs vs 191 µs at 6912×2560, 2 threads).
-        let pairs = cfg!(target_arch = "x86_64")
-            && path == KernelPath::Avx512
-            && n >= 2
-            && w.format() != TernaryFormat::Tq1_0;
         let job = |t: usize| {
             let rows = (t * per).min(m)..((t + 1) * per).min(m);
-            let mut dots = vec![0i32; 2 * n * chunks];
-            let mut i = rows.start;
-            while i < rows.end {
-                if pairs && i + 1 < rows.end {
-                    // SAFETY: rows i and i+1's outputs belong to this thread alone.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), 2 * n) };
-                    row_pair(w, i, x, &prep, &mut dots, dst);
-                    i += 2;
-                    continue;
-                }
+            if blocked {
+                block::rows_avx512(w, rows, x, &prep, target);
+                return;
+            }
+            let mut dots = vec![0i32; n * chunks];
+            for i in rows {
                 // SAFETY: row i's n outputs belong to this thread alone.
                 let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
-                let dots = &mut dots[..n * chunks];
-                if !row_dots(path, w, i, x, &prep, dots, Some(&mut *dst)) {
-                    combine_row(w, i, x, dots, dst);
+                if !row_dots(path, w, i, x, &prep, &mut dots, Some(&mut *dst)) {
+                    combine_row(w, i, x, &dots, dst);
                 }
-                i += 1;
             }
         };
         self.pool.run(&job);
-        if n > 1 {
+        if staged {
             for (i, row) in transposed.chunks_exact(n).enumerate() {
                 for (r, v) in row.iter().enumerate() {
                     out[r * m + i] = *v;

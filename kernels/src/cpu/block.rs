@@ -1,0 +1,83 @@
+//! GEMM (`n ≥ 2`) on AVX-512 for TQ2_0 and I2_S: weight rows in pairs × activation
+//! rows in blocks of up to eight through the register-blocked microkernel
+//! (`x86::gemm`), results written straight into the `n × m` output.
+//!
+//! The microkernel returns, per (weight row, activation row), TQ2_0's scaled sum
+//! before the activation scale, or I2_S's unsigned integer total; the last step here
+//! is the shared combine's last step, so outputs equal the scalar path bit for bit.
+
+use std::ops::Range;
+
+use super::{OutPtr, Prepared};
+use crate::format::TernaryFormat;
+use crate::matrix::TernaryMatrix;
+use crate::quant::{CHUNK, QuantizedActivations};
+
+/// Activation rows per microkernel call.
+const BLOCK_N: usize = 8;
+
+/// Weight rows `rows` of `w` times every activation row into `out[r * m + i]`.
+///
+/// Only called on the AVX-512 path (checked by `CpuKernels::new`) for TQ2_0 / I2_S;
+/// `out` must hold `n × m` floats whose columns `rows` belong to the caller alone.
+pub(super) fn rows_avx512(
+    w: &TernaryMatrix<'_>,
+    rows: Range<usize>,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    out: OutPtr,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::x86::gemm;
+        let (m, n, k) = (w.m(), acts.n(), acts.k());
+        let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+        let mut i = rows.start;
+        while i < rows.end {
+            let pair = (rows.end - i).min(2);
+            let ptrs = [w.row(i).as_ptr(), w.row(i + pair - 1).as_ptr()];
+            for r0 in (0..n).step_by(BLOCK_N) {
+                let block = (n - r0).min(BLOCK_N);
+                let put = |dw: usize, r: usize, y: f32| {
+                    // SAFETY: column i + dw of output row r0 + r is this caller's.
+                    unsafe { *out.at((r0 + r) * m + i + dw) = y };
+                };
+                match w.format() {
+                    TernaryFormat::Tq2_0 => {
+                        // SAFETY: AVX-512 path; both row pointers hold `full` blocks
+                        // (TQ2_0 rows have no tail); `r0` is a multiple of 8.
+                        let y = unsafe { gemm::block_tq2(pair, block, ptrs, full, prep, r0) };
+                        for dw in 0..pair {
+                            for r in 0..block {
+                                put(dw, r, y[BLOCK_N * dw + r] * acts.inv_scale(r0 + r));
+                            }
+                        }
+                    }
+                    _ => {
+                        // SAFETY: as above, over the rows' `full` whole 256-chunks.
+                        let s = unsafe { gemm::block_i2s(pair, block, ptrs, full, prep, r0) };
+                        for dw in 0..pair {
+                            for r in 0..block {
+                                let mut total =
+                                    s[BLOCK_N * dw + r].wrapping_sub(prep.full_sums[r0 + r]);
+                                if full < chunks {
+                                    let tail =
+                                        super::tail_dot(w.row(i + dw), full, acts.row(r0 + r));
+                                    total = total.wrapping_add(tail);
+                                }
+                                let y = total as f32 * w.tensor_scale() * acts.inv_scale(r0 + r);
+                                put(dw, r, y);
+                            }
+                        }
+                    }
+                }
+            }
+            i += pair;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, rows, acts, prep, out);
+        unreachable!("the blocked GEMM is only taken on the AVX-512 path");
+    }
+}
