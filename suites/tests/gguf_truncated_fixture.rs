@@ -7,7 +7,11 @@ use gauntlet_engine::gguf::{Gguf, GgufError, GgufHead};
 
 #[test]
 fn bitnet_2b4t_cut_in_half_names_the_first_tensor_past_eof() {
-    let path = gauntlet_suites::fixtures::path(Preset::Bitnet2b4t, WeightFormat::Tq2_0, 0);
+    let Some(path) =
+        gauntlet_suites::fixtures::path_or_skip(Preset::Bitnet2b4t, WeightFormat::Tq2_0, 0)
+    else {
+        return;
+    };
     let mapped = Gguf::open(&path).expect("the cached fixture is valid");
     let whole = mapped.gguf();
     let bytes = whole.as_bytes();

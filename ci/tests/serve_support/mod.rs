@@ -15,6 +15,10 @@ use serde_json::Value;
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The fixture seed every served model uses: seed 0 is the one the loading suites
+/// use too, so the >1 GiB preset exists once on disk.
+pub const SEED: u64 = 0;
+
 /// A server process; killed when dropped.
 pub struct Server {
     child: Option<Child>,
@@ -23,10 +27,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(preset: Preset, extra: &[&str]) -> Server {
-        let model = fixtures::path(preset, WeightFormat::Tq2_0, 1);
+        Self::start_model(&fixtures::path(preset, WeightFormat::Tq2_0, SEED), extra)
+    }
+
+    /// [`Server::start`], or `None` after a `SKIP` line where the disk has no room
+    /// for the preset (see `fixtures::path_or_skip`).
+    pub fn start_or_skip(preset: Preset, extra: &[&str]) -> Option<Server> {
+        let model = fixtures::path_or_skip(preset, WeightFormat::Tq2_0, SEED)?;
+        Some(Self::start_model(&model, extra))
+    }
+
+    fn start_model(model: &std::path::Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
             .arg("serve")
-            .arg(&model)
+            .arg(model)
             .args(["--addr", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
