@@ -129,7 +129,9 @@ fn invalid_bodies_are_rejected_naming_the_field() {
         assert!(j["error"].as_str().is_some_and(|e| !e.is_empty()));
     }
     let huge = format!(r#"{{"seed": 1, "pad": "{}"}}"#, "x".repeat(2 << 20));
-    assert_eq!(server.post("/v1/infer", &huge).code, 413);
+    let r = server.post("/v1/infer", &huge);
+    assert_eq!(r.code, 422, "{}", r.body);
+    assert_eq!(r.json()["field"].as_str(), Some("body"), "{}", r.body);
     // The server is still fine after all of that.
     assert_eq!(server.post("/v1/infer", r#"{"seed": 1}"#).code, 200);
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::ApiError;
 
-/// A JSON object body, or the 400/413/422 that says what is wrong with it.
+/// A JSON object body, or the 400/422 that says what is wrong with it.
 pub struct Fields {
     map: Map<String, Value>,
 }
@@ -19,14 +19,21 @@ pub struct Fields {
 impl Fields {
     /// Parses `body` as a JSON object whose keys are all in `known`.
     pub fn parse(body: Result<Bytes, BytesRejection>, known: &[&str]) -> Result<Self, ApiError> {
+        // An oversized body is answered like every other invalid body: 422 naming
+        // `body`, so a client has one rule to handle (the API's contract, rather than
+        // the 413 that axum's limit would send).
         let bytes = body.map_err(|r| {
-            let status = r.status();
-            let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("body: larger than the {} byte limit", super::BODY_LIMIT)
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::field(
+                    "body",
+                    format!(
+                        "larger than the {} byte limit; send the input as a shorter array or use a seed",
+                        super::BODY_LIMIT
+                    ),
+                )
             } else {
-                format!("body: {}", r.body_text())
-            };
-            ApiError::new(status, msg)
+                ApiError::new(StatusCode::BAD_REQUEST, format!("body: {}", r.body_text()))
+            }
         })?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::new(

@@ -182,11 +182,11 @@ pub fn request(
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).expect("write head");
-    // A server may answer (413) before reading an oversized body and close.
+    // A server may answer (422) before reading an oversized body and close.
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     // Keep what arrived even if the server then resets the connection (it does when it
-    // answers 413 without reading the whole body).
+    // answers 422 without reading the whole body).
     if let Err(e) = s.read_to_end(&mut raw) {
         assert!(!raw.is_empty(), "read response: {e}");
     }
