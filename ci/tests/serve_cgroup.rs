@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gauntlet_engine::fixture::{Preset, WeightFormat};
-use gauntlet_harness::sandbox::{Sandbox, skip_or_fail};
+use gauntlet_harness::sandbox::{Sandbox, SandboxError, SandboxOutcome, skip_or_fail};
 use gauntlet_suites::fixtures;
 use serve_support::request;
 
@@ -108,12 +108,15 @@ fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_s
         .args(["--addr", &addr.to_string()])
         .arg("--admin-token-file")
         .arg(&token_file);
-    let server = std::thread::spawn(move || sandbox.run(cmd));
+    let server = Running {
+        stop,
+        thread: Some(std::thread::spawn(move || sandbox.run(cmd))),
+    };
 
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         assert!(
-            Instant::now() < deadline && !server.is_finished(),
+            Instant::now() < deadline && !server.exited(),
             "the sandboxed server did not listen on {addr} within 30 s"
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -159,10 +162,38 @@ fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_s
         "the new model serves"
     );
 
-    stop.store(true, Ordering::Relaxed);
-    let outcome = server
-        .join()
-        .expect("sandbox thread")
-        .expect("sandboxed run");
+    let outcome = server.stop();
     assert!(!outcome.oom_killed, "{}", outcome.summary());
+}
+
+/// The sandboxed server's thread. Dropping it (a failed assertion included) kills the
+/// server's cgroup and waits for that, so no server outlives its test.
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<SandboxOutcome, SandboxError>>>,
+}
+
+impl Running {
+    fn exited(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    fn stop(mut self) -> SandboxOutcome {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .expect("running")
+            .join()
+            .expect("sandbox thread")
+            .expect("sandboxed run")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
