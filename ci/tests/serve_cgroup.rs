@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use gauntlet_engine::fixture::{Preset, WeightFormat};
 use gauntlet_harness::sandbox::{Sandbox, skip_or_fail};
 use gauntlet_suites::fixtures;
-use serve_support::request;
+use serve_support::{infer, swap};
 
 /// Far below the `small` fixture (tens of MiB), far above what the binary needs to start.
 const LIMIT: u64 = 16 << 20;
@@ -118,25 +118,14 @@ fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_s
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let auth = format!("Bearer {token}");
-    let swap = |to: &std::path::Path| {
-        let body = format!(r#"{{"path": {:?}}}"#, to.to_str().expect("utf-8 path"));
-        request(
-            addr,
-            "POST",
-            "/admin/models/swap",
-            &[("Authorization", auth.as_str())],
-            body.as_bytes(),
-        )
-    };
-    let infer = || request(addr, "POST", "/v1/infer", &[], br#"{"seed": 3}"#);
-    let first = infer();
+    let infer_seed_3 = || infer(addr, br#"{"seed": 3}"#);
+    let first = infer_seed_3();
     assert_eq!(first.code, 200, "{}", first.body);
 
-    let refused = swap(&small);
+    let refused = swap(addr, token, &small);
     assert_eq!(refused.code, 409, "{}", refused.body);
     assert!(refused.body.contains("swap refused"), "{}", refused.body);
-    let still = infer();
+    let still = infer_seed_3();
     assert_eq!(
         still.code, 200,
         "the old model keeps serving: {}",
@@ -149,9 +138,9 @@ fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_s
     );
 
     // The same budget lets a model that fits through: the refusal was about size.
-    let fits = swap(&other_tiny);
+    let fits = swap(addr, token, &other_tiny);
     assert_eq!(fits.code, 200, "{}", fits.body);
-    let after = infer();
+    let after = infer_seed_3();
     assert_eq!(after.code, 200, "{}", after.body);
     assert_ne!(
         after.json()["output"]["checksum"],
