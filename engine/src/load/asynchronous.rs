@@ -58,13 +58,7 @@ pub(crate) async fn load_reader<R: AsyncRead + AsyncSeek + Unpin + Send>(
     mut reader: R,
 ) -> Result<LoadedModel, LoadError> {
     let what = "reader";
-    let mut run = Run::new(
-        TokioClock::start(),
-        opts.timeout,
-        opts.cancel.clone(),
-        opts.progress.clone(),
-        opts.progress_interval,
-    );
+    let mut run = Run::new(TokioClock::start(), opts);
     run.enter(Stage::Queued)?;
     let _permit = opts
         .gate

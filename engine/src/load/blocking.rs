@@ -18,13 +18,7 @@ use super::stages::{finish, gate_error, index_stages, io_error, populate, read_h
 /// on cancel: both blocking pipelines are admitted the same way. Hold the permit for
 /// the whole load.
 fn admit(opts: &LoadOptions) -> Result<(Run<StdClock>, GatePermit), LoadError> {
-    let mut run = Run::new(
-        StdClock::start(),
-        opts.timeout,
-        opts.cancel.clone(),
-        opts.progress.clone(),
-        opts.progress_interval,
-    );
+    let mut run = Run::new(StdClock::start(), opts);
     run.enter(Stage::Queued)?;
     let token = opts.cancel.clone();
     let permit = opts
