@@ -13,27 +13,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gauntlet_engine::fixture::{Preset, WeightFormat};
-use gauntlet_harness::sandbox::{Sandbox, skip_or_fail};
+use gauntlet_harness::sandbox::{Sandbox, SandboxBuilder, skip_or_fail};
 use gauntlet_suites::fixtures;
 use serve_support::{infer, swap};
+
+/// `builder` as a real memory cgroup without swap (no fallback: a limit nothing enforces
+/// would prove nothing), or `None` after the `SKIP` line where this machine cannot make
+/// one (a failure instead under `GAUNTLET_REQUIRE_SANDBOX=1`).
+fn memory_cgroup(builder: SandboxBuilder) -> Option<Sandbox> {
+    match builder.swap_max(0).allow_fallback(false).build() {
+        Ok(s) if s.mechanism().is_cgroup() => Some(s),
+        Ok(s) => {
+            skip_or_fail(&format!("no cgroup here (only {})", s.mechanism().as_str()));
+            None
+        }
+        Err(e) => {
+            skip_or_fail(&format!("cannot create a memory cgroup: {e}"));
+            None
+        }
+    }
+}
 
 /// Far below the `small` fixture (tens of MiB), far above what the binary needs to start.
 const LIMIT: u64 = 16 << 20;
 
 #[test]
 fn serve_in_a_cgroup_smaller_than_the_model_exits_4_at_start_up() {
-    let sandbox = match Sandbox::builder()
-        .memory_max(LIMIT)
-        .swap_max(0)
-        .timeout(Duration::from_secs(30))
-        .allow_fallback(false)
-        .build()
-    {
-        Ok(s) if s.mechanism().is_cgroup() => s,
-        Ok(s) => {
-            return skip_or_fail(&format!("no cgroup here (only {})", s.mechanism().as_str()));
-        }
-        Err(e) => return skip_or_fail(&format!("cannot create a memory cgroup: {e}")),
+    let Some(sandbox) = memory_cgroup(
+        Sandbox::builder()
+            .memory_max(LIMIT)
+            .timeout(Duration::from_secs(30)),
+    ) else {
+        return;
     };
     let model = fixtures::path(Preset::Small, WeightFormat::Tq2_0, 0);
     let size = std::fs::metadata(&model).expect("fixture").len();
@@ -74,19 +85,13 @@ const SWAP_LIMIT: u64 = 32 << 20;
 #[test]
 fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_serving() {
     let stop = Arc::new(AtomicBool::new(false));
-    let sandbox = match Sandbox::builder()
-        .memory_max(SWAP_LIMIT)
-        .swap_max(0)
-        .timeout(Duration::from_secs(60))
-        .allow_fallback(false)
-        .cancel_on(stop.clone())
-        .build()
-    {
-        Ok(s) if s.mechanism().is_cgroup() => s,
-        Ok(s) => {
-            return skip_or_fail(&format!("no cgroup here (only {})", s.mechanism().as_str()));
-        }
-        Err(e) => return skip_or_fail(&format!("cannot create a memory cgroup: {e}")),
+    let Some(sandbox) = memory_cgroup(
+        Sandbox::builder()
+            .memory_max(SWAP_LIMIT)
+            .timeout(Duration::from_secs(60))
+            .cancel_on(stop.clone()),
+    ) else {
+        return;
     };
     let tiny = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 0);
     let other_tiny = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 2);
