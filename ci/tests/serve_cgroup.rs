@@ -4,6 +4,7 @@
 //! in one, it refuses a hot swap to a model that would not fit beside the old one and
 //! keeps serving, while a swap that fits goes through.
 
+mod cgroup_support;
 mod serve_support;
 
 use std::net::{SocketAddr, TcpListener};
@@ -12,27 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use cgroup_support::memory_cgroup;
 use gauntlet_engine::fixture::{Preset, WeightFormat};
-use gauntlet_harness::sandbox::{Sandbox, SandboxBuilder, skip_or_fail};
+use gauntlet_harness::sandbox::Sandbox;
 use gauntlet_suites::fixtures;
 use serve_support::{infer, swap};
-
-/// `builder` as a real memory cgroup without swap (no fallback: a limit nothing enforces
-/// would prove nothing), or `None` after the `SKIP` line where this machine cannot make
-/// one (a failure instead under `GAUNTLET_REQUIRE_SANDBOX=1`).
-fn memory_cgroup(builder: SandboxBuilder) -> Option<Sandbox> {
-    match builder.swap_max(0).allow_fallback(false).build() {
-        Ok(s) if s.mechanism().is_cgroup() => Some(s),
-        Ok(s) => {
-            skip_or_fail(&format!("no cgroup here (only {})", s.mechanism().as_str()));
-            None
-        }
-        Err(e) => {
-            skip_or_fail(&format!("cannot create a memory cgroup: {e}"));
-            None
-        }
-    }
-}
 
 /// Far below the `small` fixture (tens of MiB), far above what the binary needs to start.
 const LIMIT: u64 = 16 << 20;
