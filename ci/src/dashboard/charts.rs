@@ -126,6 +126,12 @@ fn draw(
     })
 }
 
+/// Top of the y axis for `values`: 15 % above the largest, and above `floor` where
+/// there are none, so the axis never collapses to nothing.
+fn headroom(values: impl Iterator<Item = f64>, floor: f64) -> f64 {
+    values.fold(0.0f64, f64::max).max(floor) * 1.15
+}
+
 /// The x range for `n` items drawn at 0..n, with half a slot of margin each side.
 fn index_range(n: usize) -> std::ops::Range<f64> {
     -0.5..n.max(1) as f64 - 0.5
@@ -231,14 +237,10 @@ pub fn slowest_over_time(runs: &[StoredRun], top: usize) -> Result<Chart, ChartE
             (t.id(), points)
         })
         .collect();
-    let max = lines
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|p| p.1))
-        .fold(0.0f64, f64::max)
-        .max(1.0);
+    let y_top = headroom(lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)), 1.0);
     let frame = Frame {
         items: runs.len(),
-        y_top: max * 1.15,
+        y_top,
         y_label_width: 56,
         x_mesh: true,
         x_desc: "run",
@@ -282,11 +284,10 @@ pub fn bench_trend(
                 .push((i as f64, b));
         }
     }
-    let max = by_env
-        .values()
-        .flat_map(|v| v.iter().map(|(_, b)| b.upper))
-        .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let y_top = headroom(
+        by_env.values().flat_map(|v| v.iter().map(|(_, b)| b.upper)),
+        f64::MIN_POSITIVE,
+    );
     let unit = by_env
         .values()
         .flat_map(|v| v.iter().map(|(_, b)| b.unit.clone()))
@@ -294,7 +295,7 @@ pub fn bench_trend(
         .unwrap_or_default();
     let frame = Frame {
         items: runs.len(),
-        y_top: max * 1.15,
+        y_top,
         y_label_width: 64,
         x_mesh: true,
         x_desc: "run",
@@ -387,14 +388,10 @@ pub fn duration_by_environment(rows: &EnvironmentRows) -> Result<Chart, ChartErr
         e.dedup();
         e
     };
-    let max = rows
-        .iter()
-        .flat_map(|r| r.1.values().copied())
-        .fold(0.0f64, f64::max)
-        .max(1.0);
+    let y_top = headroom(rows.iter().flat_map(|r| r.1.values().copied()), 1.0);
     let frame = Frame {
         items: rows.len(),
-        y_top: max * 1.15,
+        y_top,
         y_label_width: 56,
         x_mesh: false,
         x_desc: "test (see the table below)",
