@@ -375,6 +375,25 @@ mod tests {
         Policy::load(&repo_root().join("gauntlet.toml")).expect("repository gauntlet.toml parses")
     }
 
+    /// Checks `text` against a policy that knows one profile, `default`, run on `local`.
+    fn check_with_default_on_local(text: &str) -> Report {
+        let mut policy = Policy::default();
+        policy
+            .nextest_profiles
+            .insert("default".into(), vec!["local".into()]);
+        check(&policy, text, Path::new("n.toml"), 1.0)
+    }
+
+    /// Asserts that some problem in `report` mentions `needle`, listing them all if none does.
+    #[track_caller]
+    fn assert_some_problem_mentions(report: &Report, needle: &str) {
+        assert!(
+            report.problems.iter().any(|p| p.contains(needle)),
+            "{:?}",
+            report.problems
+        );
+    }
+
     #[test]
     fn repository_files_agree() {
         let path = repo_root().join(".config/nextest.toml");
@@ -416,14 +435,7 @@ mod tests {
         let path = repo_root().join(".config/nextest.toml");
         let text = std::fs::read_to_string(&path).expect("repository nextest.toml");
         let report = check(&repo_policy(), &text, &path, 10.0);
-        assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains("profile `default`")),
-            "{:?}",
-            report.problems
-        );
+        assert_some_problem_mentions(&report, "profile `default`");
     }
 
     #[test]
@@ -461,34 +473,15 @@ mod tests {
             filter = "all()"
             test-group = "gpuu"
         "#;
-        let mut policy = Policy::default();
-        policy
-            .nextest_profiles
-            .insert("default".into(), vec!["local".into()]);
-        let report = check(&policy, text, Path::new("n.toml"), 1.0);
-        assert!(
-            report.problems.iter().any(|p| p.contains("never kills")),
-            "{:?}",
-            report.problems
-        );
-        assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains("`gpuu` is not defined")),
-            "{:?}",
-            report.problems
-        );
+        let report = check_with_default_on_local(text);
+        assert_some_problem_mentions(&report, "never kills");
+        assert_some_problem_mentions(&report, "`gpuu` is not defined");
     }
 
     #[test]
     fn profile_missing_from_policy_is_reported() {
         let text = "[profile.default]\nslow-timeout = { period = \"60s\", terminate-after = 9 }\n[profile.extra]\n";
-        let mut policy = Policy::default();
-        policy
-            .nextest_profiles
-            .insert("default".into(), vec!["local".into()]);
-        let report = check(&policy, text, Path::new("n.toml"), 1.0);
+        let report = check_with_default_on_local(text);
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(report.problems[0].contains("profile `extra` has no entry"));
     }
@@ -496,18 +489,7 @@ mod tests {
     #[test]
     fn bad_slow_timeout_form_says_what_is_accepted() {
         let text = "[profile.default]\nslow-timeout = 60\n";
-        let mut policy = Policy::default();
-        policy
-            .nextest_profiles
-            .insert("default".into(), vec!["local".into()]);
-        let report = check(&policy, text, Path::new("n.toml"), 1.0);
-        assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains(SLOW_TIMEOUT_FORM)),
-            "{:?}",
-            report.problems
-        );
+        let report = check_with_default_on_local(text);
+        assert_some_problem_mentions(&report, SLOW_TIMEOUT_FORM);
     }
 }

@@ -4,33 +4,24 @@
 //! which proves the limit was real. The harness sandbox creates the cgroup (v1 or v2),
 //! joins the child before exec and removes the group afterwards, also on panic.
 
+mod cgroup_support;
+
 use std::process::Command;
 use std::time::Duration;
 
+use cgroup_support::memory_cgroup;
 use gauntlet_engine::fixture::{Preset, WeightFormat};
-use gauntlet_harness::sandbox::{Sandbox, skip_or_fail};
+use gauntlet_harness::sandbox::Sandbox;
 use gauntlet_suites::fixtures;
 
 const LIMIT: u64 = 256 << 20;
 
 fn sandbox() -> Option<Sandbox> {
-    let built = Sandbox::builder()
-        .memory_max(LIMIT)
-        .swap_max(0)
-        .timeout(Duration::from_secs(60))
-        .allow_fallback(false)
-        .build();
-    match built {
-        Ok(s) if s.mechanism().is_cgroup() => Some(s),
-        Ok(s) => {
-            skip_or_fail(&format!("no cgroup here (only {})", s.mechanism().as_str()));
-            None
-        }
-        Err(e) => {
-            skip_or_fail(&format!("cannot create a memory cgroup: {e}"));
-            None
-        }
-    }
+    memory_cgroup(
+        Sandbox::builder()
+            .memory_max(LIMIT)
+            .timeout(Duration::from_secs(60)),
+    )
 }
 
 fn load(model: &std::path::Path, extra: &[&str]) -> Command {

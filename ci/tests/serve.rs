@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use gauntlet_engine::fixture::{Preset, WeightFormat};
 use gauntlet_suites::fixtures;
-use serve_support::{SEED, Server, p99, request};
+use serve_support::{SEED, Server, infer, infer_in_background, p99, request, swap};
 
 #[test]
 fn healthz_stays_fast_while_inferences_run() {
@@ -20,16 +20,10 @@ fn healthz_stays_fast_while_inferences_run() {
         404,
         "no token file: admin routes must not exist"
     );
-    let addr = server.addr;
-    let long = std::thread::spawn(move || {
-        request(
-            addr,
-            "POST",
-            "/v1/infer",
-            &[],
-            br#"{"seed": 1, "steps": 10000000, "timeout_ms": 3000}"#,
-        )
-    });
+    let long = infer_in_background(
+        server.addr,
+        br#"{"seed": 1, "steps": 10000000, "timeout_ms": 3000}"#,
+    );
     server.wait_status("an active inference", Duration::from_secs(5), |s| {
         s["active"].as_u64() >= Some(1)
     });
@@ -60,12 +54,7 @@ fn lazy_32_concurrent_first_requests_load_once() {
     assert_eq!(before["state"], "idle", "{before}");
     let addr = server.addr;
     let clients: Vec<_> = (0..32)
-        .map(|i| {
-            std::thread::spawn(move || {
-                let body = format!(r#"{{"seed": {i}, "timeout_ms": 20000}}"#);
-                request(addr, "POST", "/v1/infer", &[], body.as_bytes())
-            })
-        })
+        .map(|i| infer_in_background(addr, format!(r#"{{"seed": {i}, "timeout_ms": 20000}}"#)))
         .collect();
     let mut sums = std::collections::HashSet::new();
     for c in clients {
@@ -144,15 +133,10 @@ fn full_queue_gets_429_with_retry_after() {
     );
     let addr = server.addr;
     let long = || {
-        std::thread::spawn(move || {
-            request(
-                addr,
-                "POST",
-                "/v1/infer",
-                &[],
-                br#"{"seed": 1, "steps": 10000000, "timeout_ms": 2000}"#,
-            )
-        })
+        infer_in_background(
+            addr,
+            br#"{"seed": 1, "steps": 10000000, "timeout_ms": 2000}"#,
+        )
     };
     let first = long();
     server.wait_status("one active", Duration::from_secs(5), |s| s["active"] == 1);
@@ -199,16 +183,10 @@ fn admin_needs_the_token_and_maintenance_answers_503_with_reason() {
     assert_eq!(stats.json()["registry"]["loads_started"], 1);
 
     // A request in flight when maintenance starts still completes.
-    let addr = server.addr;
-    let in_flight = std::thread::spawn(move || {
-        request(
-            addr,
-            "POST",
-            "/v1/infer",
-            &[],
-            br#"{"seed": 4, "steps": 5000, "timeout_ms": 20000}"#,
-        )
-    });
+    let in_flight = infer_in_background(
+        server.addr,
+        br#"{"seed": 4, "steps": 5000, "timeout_ms": 20000}"#,
+    );
     server.wait_status("an active inference", Duration::from_secs(5), |s| {
         s["active"] == 1
     });
@@ -253,11 +231,8 @@ fn sigterm_exits_zero_within_five_seconds_with_a_request_in_flight() {
     let long = std::thread::spawn(move || {
         // The connection may be answered (504/503) or closed at shutdown; either is fine.
         std::panic::catch_unwind(|| {
-            request(
+            infer(
                 addr,
-                "POST",
-                "/v1/infer",
-                &[],
                 br#"{"seed": 1, "steps": 10000000, "timeout_ms": 30000}"#,
             )
         })
@@ -308,16 +283,7 @@ fn hot_swap_under_a_steady_request_stream_fails_no_request() {
         let mut codes = Vec::new();
         // Bounded: at most 5000 requests even if the stop flag never comes.
         while !flag.load(std::sync::atomic::Ordering::Relaxed) && codes.len() < 5000 {
-            codes.push(
-                request(
-                    addr,
-                    "POST",
-                    "/v1/infer",
-                    &[],
-                    br#"{"seed": 9, "steps": 5}"#,
-                )
-                .code,
-            );
+            codes.push(infer(addr, br#"{"seed": 9, "steps": 5}"#).code);
             let _ = started_tx.send(());
         }
         codes
@@ -326,18 +292,7 @@ fn hot_swap_under_a_steady_request_stream_fails_no_request() {
         .recv_timeout(Duration::from_secs(5))
         .expect("the request stream is flowing");
     let new_model = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 2);
-    let body = format!(
-        r#"{{"path": {:?}}}"#,
-        new_model.to_str().expect("utf-8 path")
-    );
-    let auth = format!("Bearer {token}");
-    let r = request(
-        server.addr,
-        "POST",
-        "/admin/models/swap",
-        &[("Authorization", auth.as_str())],
-        body.as_bytes(),
-    );
+    let r = swap(server.addr, token, &new_model);
     assert_eq!(r.code, 200, "{}", r.body);
     assert_eq!(r.json()["swapped"], true);
     let after = checksum(&server);
@@ -373,16 +328,7 @@ fn healthz_stays_fast_and_readyz_reports_progress_while_a_large_model_loads() {
     let Some(server) = Server::start_or_skip(Preset::Bitnet2b4t, &["--lazy-weights"]) else {
         return;
     };
-    let addr = server.addr;
-    let first = std::thread::spawn(move || {
-        request(
-            addr,
-            "POST",
-            "/v1/infer",
-            &[],
-            br#"{"seed": 1, "timeout_ms": 30000}"#,
-        )
-    });
+    let first = infer_in_background(server.addr, br#"{"seed": 1, "timeout_ms": 30000}"#);
     let (mut health, mut saw_loading) = (Vec::new(), None);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -425,7 +371,7 @@ fn a_queued_high_priority_request_runs_before_an_earlier_test_priority_one() {
     let addr = server.addr;
     let send = move |body: &'static str| {
         std::thread::spawn(move || {
-            let r = request(addr, "POST", "/v1/infer", &[], body.as_bytes());
+            let r = infer(addr, body);
             (r.code, Instant::now())
         })
     };

@@ -4,6 +4,7 @@
 //! in one, it refuses a hot swap to a model that would not fit beside the old one and
 //! keeps serving, while a swap that fits goes through.
 
+mod cgroup_support;
 mod serve_support;
 
 use std::net::{SocketAddr, TcpListener};
@@ -12,28 +13,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use cgroup_support::memory_cgroup;
 use gauntlet_engine::fixture::{Preset, WeightFormat};
-use gauntlet_harness::sandbox::{Sandbox, SandboxError, SandboxOutcome, skip_or_fail};
+use gauntlet_harness::sandbox::{Sandbox, SandboxError, SandboxOutcome};
 use gauntlet_suites::fixtures;
-use serve_support::request;
+use serve_support::{infer, swap};
 
 /// Far below the `small` fixture (tens of MiB), far above what the binary needs to start.
 const LIMIT: u64 = 16 << 20;
 
 #[test]
 fn serve_in_a_cgroup_smaller_than_the_model_exits_4_at_start_up() {
-    let sandbox = match Sandbox::builder()
-        .memory_max(LIMIT)
-        .swap_max(0)
-        .timeout(Duration::from_secs(30))
-        .allow_fallback(false)
-        .build()
-    {
-        Ok(s) if s.mechanism().is_cgroup() => s,
-        Ok(s) => {
-            return skip_or_fail(&format!("no cgroup here (only {})", s.mechanism().as_str()));
-        }
-        Err(e) => return skip_or_fail(&format!("cannot create a memory cgroup: {e}")),
+    let Some(sandbox) = memory_cgroup(
+        Sandbox::builder()
+            .memory_max(LIMIT)
+            .timeout(Duration::from_secs(30)),
+    ) else {
+        return;
     };
     let model = fixtures::path(Preset::Small, WeightFormat::Tq2_0, 0);
     let size = std::fs::metadata(&model).expect("fixture").len();
@@ -74,19 +70,13 @@ const SWAP_LIMIT: u64 = 32 << 20;
 #[test]
 fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_serving() {
     let stop = Arc::new(AtomicBool::new(false));
-    let sandbox = match Sandbox::builder()
-        .memory_max(SWAP_LIMIT)
-        .swap_max(0)
-        .timeout(Duration::from_secs(60))
-        .allow_fallback(false)
-        .cancel_on(stop.clone())
-        .build()
-    {
-        Ok(s) if s.mechanism().is_cgroup() => s,
-        Ok(s) => {
-            return skip_or_fail(&format!("no cgroup here (only {})", s.mechanism().as_str()));
-        }
-        Err(e) => return skip_or_fail(&format!("cannot create a memory cgroup: {e}")),
+    let Some(sandbox) = memory_cgroup(
+        Sandbox::builder()
+            .memory_max(SWAP_LIMIT)
+            .timeout(Duration::from_secs(60))
+            .cancel_on(stop.clone()),
+    ) else {
+        return;
     };
     let tiny = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 0);
     let other_tiny = fixtures::path(Preset::Tiny, WeightFormat::Tq2_0, 2);
@@ -121,25 +111,14 @@ fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_s
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let auth = format!("Bearer {token}");
-    let swap = |to: &std::path::Path| {
-        let body = format!(r#"{{"path": {:?}}}"#, to.to_str().expect("utf-8 path"));
-        request(
-            addr,
-            "POST",
-            "/admin/models/swap",
-            &[("Authorization", auth.as_str())],
-            body.as_bytes(),
-        )
-    };
-    let infer = || request(addr, "POST", "/v1/infer", &[], br#"{"seed": 3}"#);
-    let first = infer();
+    let infer_seed_3 = || infer(addr, br#"{"seed": 3}"#);
+    let first = infer_seed_3();
     assert_eq!(first.code, 200, "{}", first.body);
 
-    let refused = swap(&small);
+    let refused = swap(addr, token, &small);
     assert_eq!(refused.code, 409, "{}", refused.body);
     assert!(refused.body.contains("swap refused"), "{}", refused.body);
-    let still = infer();
+    let still = infer_seed_3();
     assert_eq!(
         still.code, 200,
         "the old model keeps serving: {}",
@@ -152,9 +131,9 @@ fn a_hot_swap_that_would_not_fit_the_cgroup_is_refused_and_the_old_model_keeps_s
     );
 
     // The same budget lets a model that fits through: the refusal was about size.
-    let fits = swap(&other_tiny);
+    let fits = swap(addr, token, &other_tiny);
     assert_eq!(fits.code, 200, "{}", fits.body);
-    let after = infer();
+    let after = infer_seed_3();
     assert_eq!(after.code, 200, "{}", after.body);
     assert_ne!(
         after.json()["output"]["checksum"],

@@ -95,6 +95,21 @@ fn binding_path(p: &Preflight) -> &Path {
     &p.binding().expect("a limit").path
 }
 
+/// A v1 leaf limited to 512 MiB with 20 MiB in use, plenty of MemAvailable: a 1200 MiB
+/// model is tight in it whichever way it loads, so the load modes differ only in the message.
+fn v1_leaf_of_512_mib() -> Machine {
+    let m = Machine::new();
+    m.v1_hybrid("/gauntlet-test")
+        .v1_level(
+            "/sys/fs/cgroup/memory/gauntlet-test",
+            &(512 * MIB).to_string(),
+            20 * MIB,
+            0,
+        )
+        .meminfo(16 * GIB);
+    m
+}
+
 #[test]
 fn v1_ancestor_limit_binds_when_leaf_is_unlimited() {
     let m = Machine::new();
@@ -124,15 +139,7 @@ fn v1_ancestor_limit_binds_when_leaf_is_unlimited() {
 
 #[test]
 fn v1_leaf_below_model_is_tight_in_read_mode() {
-    let m = Machine::new();
-    m.v1_hybrid("/gauntlet-test")
-        .v1_level(
-            "/sys/fs/cgroup/memory/gauntlet-test",
-            &(512 * MIB).to_string(),
-            20 * MIB,
-            0,
-        )
-        .meminfo(16 * GIB);
+    let m = v1_leaf_of_512_mib();
     let p = m.check(LoadMode::Read, 1200 * MIB);
     assert_eq!(p.outcome, Outcome::Tight);
     insta::assert_snapshot!(p.message());
@@ -140,15 +147,7 @@ fn v1_leaf_below_model_is_tight_in_read_mode() {
 
 #[test]
 fn v1_tight_in_mmap_mode_says_pages_are_reclaimable() {
-    let m = Machine::new();
-    m.v1_hybrid("/gauntlet-test")
-        .v1_level(
-            "/sys/fs/cgroup/memory/gauntlet-test",
-            &(512 * MIB).to_string(),
-            20 * MIB,
-            0,
-        )
-        .meminfo(16 * GIB);
+    let m = v1_leaf_of_512_mib();
     let p = m.check(LoadMode::Mmap, 1200 * MIB);
     assert_eq!(p.outcome, Outcome::Tight);
     insta::assert_snapshot!(p.message());

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::analysis::compare_bench;
@@ -41,12 +42,69 @@ pub struct Chart {
     pub svg: String,
 }
 
+/// The plotting surface every chart draws its series on: f64 item positions against
+/// f64 values.
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// What the charts share around their series: items along x (runs or tests) at
+/// 0..items, values from zero up along y, one mesh and one legend style. The charts
+/// differ only in these fields.
+struct Frame<'a> {
+    /// How many items lie along x.
+    items: usize,
+    /// Top of the y axis (headroom above the largest value included).
+    y_top: f64,
+    /// Room for the y labels in pixels: wider for longer numbers.
+    y_label_width: u32,
+    /// Vertical grid lines; bar charts leave them out.
+    x_mesh: bool,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    /// Label for the item at x (empty between items).
+    x_label: fn(f64) -> String,
+    /// Where the legend sits, clear of where this chart's data tends to be.
+    legend: SeriesLabelPosition,
+}
+
+impl Frame<'_> {
+    /// Axes and mesh, then `series`, then the legend of what `series` labelled.
+    fn draw(
+        &self,
+        root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+        series: impl FnOnce(&mut Plot<'_, '_>) -> Result<(), Box<dyn std::error::Error>>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(self.y_label_width)
+            .build_cartesian_2d(index_range(self.items), 0f64..self.y_top)?;
+        let x_label = |x: &f64| (self.x_label)(*x);
+        let mut mesh = chart.configure_mesh();
+        if !self.x_mesh {
+            mesh.disable_x_mesh();
+        }
+        mesh.x_labels(label_count(self.items))
+            .x_desc(self.x_desc)
+            .y_desc(self.y_desc)
+            .x_label_formatter(&x_label)
+            .draw()?;
+        series(&mut chart)?;
+        chart
+            .configure_series_labels()
+            .position(self.legend.clone())
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// Draws one chart into an SVG document: `frame` around what `series` draws.
 fn draw(
     id: &str,
     title: &str,
-    f: impl FnOnce(
-        &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    ) -> Result<(), Box<dyn std::error::Error>>,
+    frame: Frame<'_>,
+    series: impl FnOnce(&mut Plot<'_, '_>) -> Result<(), Box<dyn std::error::Error>>,
 ) -> Result<Chart, ChartError> {
     let mut svg = String::new();
     {
@@ -54,7 +112,7 @@ fn draw(
         let drawn = root
             .fill(&WHITE)
             .map_err(|e| e.to_string())
-            .and_then(|()| f(&root).map_err(|e| e.to_string()))
+            .and_then(|()| frame.draw(&root, series).map_err(|e| e.to_string()))
             .and_then(|()| root.present().map_err(|e| e.to_string()));
         drawn.map_err(|message| ChartError {
             chart: title.to_owned(),
@@ -66,6 +124,12 @@ fn draw(
         title: title.to_owned(),
         svg,
     })
+}
+
+/// Top of the y axis for `values`: 15 % above the largest, and above `floor` where
+/// there are none, so the axis never collapses to nothing.
+fn headroom(values: impl Iterator<Item = f64>, floor: f64) -> f64 {
+    values.fold(0.0f64, f64::max).max(floor) * 1.15
 }
 
 /// The x range for `n` items drawn at 0..n, with half a slot of margin each side.
@@ -107,20 +171,17 @@ pub fn run_history(runs: &[StoredRun]) -> Result<Chart, ChartError> {
         .max()
         .unwrap_or(0)
         .max(1);
-    draw("run-history", "Run history", |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(48)
-            .build_cartesian_2d(index_range(runs.len()), 0f64..max as f64 * 1.1)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(label_count(runs.len()))
-            .x_desc("run")
-            .y_desc("tests")
-            .x_label_formatter(&|x| ordinal(*x))
-            .draw()?;
+    let frame = Frame {
+        items: runs.len(),
+        y_top: max as f64 * 1.1,
+        y_label_width: 48,
+        x_mesh: false,
+        x_desc: "run",
+        y_desc: "tests",
+        x_label: ordinal,
+        legend: SeriesLabelPosition::MiddleRight,
+    };
+    draw("run-history", "Run history", frame, |chart| {
         let series = [
             ("passed", PASS),
             ("flaky", FLAKY),
@@ -140,11 +201,6 @@ pub fn run_history(runs: &[StoredRun]) -> Result<Chart, ChartError> {
                 Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
             });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
         Ok(())
     })
 }
@@ -181,24 +237,18 @@ pub fn slowest_over_time(runs: &[StoredRun], top: usize) -> Result<Chart, ChartE
             (t.id(), points)
         })
         .collect();
-    let max = lines
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|p| p.1))
-        .fold(0.0f64, f64::max)
-        .max(1.0);
-    draw("slowest-tests", "Slowest tests over time", |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(56)
-            .build_cartesian_2d(index_range(runs.len()), 0f64..max * 1.15)?;
-        chart
-            .configure_mesh()
-            .x_labels(label_count(runs.len()))
-            .x_desc("run")
-            .y_desc("ms")
-            .x_label_formatter(&|x| ordinal(*x))
-            .draw()?;
+    let y_top = headroom(lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)), 1.0);
+    let frame = Frame {
+        items: runs.len(),
+        y_top,
+        y_label_width: 56,
+        x_mesh: true,
+        x_desc: "run",
+        y_desc: "ms",
+        x_label: ordinal,
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    draw("slowest-tests", "Slowest tests over time", frame, |chart| {
         for (k, (name, points)) in lines.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             chart
@@ -212,12 +262,6 @@ pub fn slowest_over_time(runs: &[StoredRun], top: usize) -> Result<Chart, ChartE
                 });
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
         Ok(())
     })
 }
@@ -240,29 +284,26 @@ pub fn bench_trend(
                 .push((i as f64, b));
         }
     }
-    let max = by_env
-        .values()
-        .flat_map(|v| v.iter().map(|(_, b)| b.upper))
-        .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let y_top = headroom(
+        by_env.values().flat_map(|v| v.iter().map(|(_, b)| b.upper)),
+        f64::MIN_POSITIVE,
+    );
     let unit = by_env
         .values()
         .flat_map(|v| v.iter().map(|(_, b)| b.unit.clone()))
         .next()
         .unwrap_or_default();
-    draw(&format!("bench-{index}"), name, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
-            .build_cartesian_2d(index_range(runs.len()), 0f64..max * 1.15)?;
-        chart
-            .configure_mesh()
-            .x_labels(label_count(runs.len()))
-            .x_desc("run")
-            .y_desc(unit.as_str())
-            .x_label_formatter(&|x| ordinal(*x))
-            .draw()?;
+    let frame = Frame {
+        items: runs.len(),
+        y_top,
+        y_label_width: 64,
+        x_mesh: true,
+        x_desc: "run",
+        y_desc: unit.as_str(),
+        x_label: ordinal,
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    draw(&format!("bench-{index}"), name, frame, |chart| {
         for (k, (env, points)) in by_env.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             let band: Vec<(f64, f64)> = points
@@ -296,12 +337,6 @@ pub fn bench_trend(
                     .map(|&p| Circle::new(p, 7, FAIL.stroke_width(3))),
             )?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
         Ok(())
     })
 }
@@ -353,31 +388,25 @@ pub fn duration_by_environment(rows: &EnvironmentRows) -> Result<Chart, ChartErr
         e.dedup();
         e
     };
-    let max = rows
-        .iter()
-        .flat_map(|r| r.1.values().copied())
-        .fold(0.0f64, f64::max)
-        .max(1.0);
+    let y_top = headroom(rows.iter().flat_map(|r| r.1.values().copied()), 1.0);
+    let frame = Frame {
+        items: rows.len(),
+        y_top,
+        y_label_width: 56,
+        x_mesh: false,
+        x_desc: "test (see the table below)",
+        y_desc: "median ms",
+        x_label: |x| match ordinal(x) {
+            o if o.is_empty() => o,
+            o => format!("#{o}"),
+        },
+        legend: SeriesLabelPosition::MiddleRight,
+    };
     draw(
         "duration-by-environment",
         "Test duration per environment",
-        |root| {
-            let mut chart = ChartBuilder::on(root)
-                .margin(12)
-                .x_label_area_size(32)
-                .y_label_area_size(56)
-                .build_cartesian_2d(index_range(rows.len()), 0f64..max * 1.15)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(label_count(rows.len()))
-                .x_desc("test (see the table below)")
-                .y_desc("median ms")
-                .x_label_formatter(&|x| match ordinal(*x) {
-                    o if o.is_empty() => o,
-                    o => format!("#{o}"),
-                })
-                .draw()?;
+        frame,
+        |chart| {
             let width = 0.8 / envs.len().max(1) as f64;
             for (k, env) in envs.iter().enumerate() {
                 let color = PALETTE[k % PALETTE.len()];
@@ -394,11 +423,6 @@ pub fn duration_by_environment(rows: &EnvironmentRows) -> Result<Chart, ChartErr
                         Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                     });
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()?;
             Ok(())
         },
     )

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 use serde::Serialize;
 
 use super::{BenchRecord, BenchSource, Fingerprint, HistoryError, TestRecord, TestStatus, schema};
@@ -250,59 +250,68 @@ impl History {
              FROM bench_results WHERE run_id = ?1 ORDER BY name",
         )?;
         for run in &mut runs {
-            let rows = tests.query_map([run.id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+            run.tests = rows_of_run(&mut tests, run.id, |r| {
+                // Every column is read (a wrong type is a SQL error) before the status
+                // is checked.
+                let (suite, name, status, duration_ms, attempts, skip_reason, message) = (
+                    r.get(0)?,
+                    r.get(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ))
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                );
+                Ok(
+                    known(TestStatus::parse, "test status", status).map(|status| TestRecord {
+                        suite,
+                        name,
+                        status,
+                        duration_ms,
+                        attempts,
+                        skip_reason,
+                        message,
+                    }),
+                )
             })?;
-            for row in rows {
-                let (suite, name, status, duration_ms, attempts, skip_reason, message) = row?;
-                let status = TestStatus::parse(&status).ok_or_else(|| {
-                    HistoryError::Corrupt(format!("unknown test status {status:?}"))
-                })?;
-                run.tests.push(TestRecord {
-                    suite,
-                    name,
-                    status,
-                    duration_ms,
-                    attempts,
-                    skip_reason,
-                    message,
-                });
-            }
-            let rows = benches.query_map([run.id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
+            run.benches = rows_of_run(&mut benches, run.id, |r| {
+                let (name, source, unit, estimate, lower, upper) = (
+                    r.get(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, f64>(4)?,
-                    r.get::<_, f64>(5)?,
-                ))
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                );
+                Ok(
+                    known(BenchSource::parse, "bench source", source).map(|source| BenchRecord {
+                        name,
+                        source,
+                        unit,
+                        estimate,
+                        lower,
+                        upper,
+                    }),
+                )
             })?;
-            for row in rows {
-                let (name, source, unit, estimate, lower, upper) = row?;
-                let source = BenchSource::parse(&source).ok_or_else(|| {
-                    HistoryError::Corrupt(format!("unknown bench source {source:?}"))
-                })?;
-                run.benches.push(BenchRecord {
-                    name,
-                    source,
-                    unit,
-                    estimate,
-                    lower,
-                    upper,
-                });
-            }
         }
         Ok(runs)
     }
+}
+
+/// One run's rows of `stmt` (a query on `?1 = run_id`), in the statement's order. `row`
+/// maps a row: the outer error is SQLite's, the inner one a value this build cannot read.
+fn rows_of_run<T>(
+    stmt: &mut Statement<'_>,
+    run_id: i64,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<Result<T, HistoryError>>,
+) -> Result<Vec<T>, HistoryError> {
+    stmt.query_map([run_id], row)?.map(|r| r?).collect()
+}
+
+/// Parses a stored enum name, or says the database holds one this build does not know.
+fn known<T>(parse: fn(&str) -> Option<T>, what: &str, text: String) -> Result<T, HistoryError> {
+    parse(&text).ok_or_else(|| HistoryError::Corrupt(format!("unknown {what} {text:?}")))
 }
 
 #[cfg(test)]
@@ -392,6 +401,45 @@ mod tests {
             .map(|r| r.key)
             .collect();
         assert_eq!(keys, ["r2", "r3"]);
+    }
+
+    #[test]
+    fn a_stored_status_or_source_this_build_does_not_know_is_corrupt_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let bench = BenchRecord {
+            name: "b".to_owned(),
+            source: BenchSource::Criterion,
+            unit: "ns".to_owned(),
+            estimate: 2.0,
+            lower: 1.0,
+            upper: 3.0,
+        };
+        h.record(&meta("k"), &[test("a", TestStatus::Passed)], &[bench])
+            .unwrap();
+        assert_eq!(h.recent_runs(10).unwrap()[0].benches.len(), 1);
+        // The schema's CHECK keeps this build from writing an unknown status; a
+        // damaged file has no such guard.
+        h.conn
+            .pragma_update(None, "ignore_check_constraints", true)
+            .unwrap();
+        for (sql, needle) in [
+            (
+                "UPDATE bench_results SET source = 'abacus'",
+                r#"unknown bench source "abacus""#,
+            ),
+            (
+                "UPDATE test_results SET status = 'maybe'",
+                r#"unknown test status "maybe""#,
+            ),
+        ] {
+            h.conn.execute(sql, []).unwrap();
+            let err = h
+                .recent_runs(10)
+                .expect_err("an unknown value must not load");
+            assert!(matches!(err, HistoryError::Corrupt(_)), "{err:?}");
+            assert!(err.to_string().contains(needle), "{err}");
+        }
     }
 
     #[test]

@@ -5,8 +5,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gauntlet_engine::fixture::{Preset, WeightFormat};
@@ -37,7 +39,7 @@ impl Server {
         Some(Self::start_model(&model, extra))
     }
 
-    fn start_model(model: &std::path::Path, extra: &[&str]) -> Server {
+    fn start_model(model: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
             .arg("serve")
             .arg(model)
@@ -160,6 +162,33 @@ impl Response {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// `POST /v1/infer` with `body`.
+pub fn infer(addr: SocketAddr, body: impl AsRef<[u8]>) -> Response {
+    request(addr, "POST", "/v1/infer", &[], body.as_ref())
+}
+
+/// [`infer`] on a thread of its own, for a request that stays in flight while the test
+/// goes on; join the handle for its response.
+pub fn infer_in_background(
+    addr: SocketAddr,
+    body: impl AsRef<[u8]> + Send + 'static,
+) -> JoinHandle<Response> {
+    std::thread::spawn(move || infer(addr, body))
+}
+
+/// `POST /admin/models/swap` to the model file at `to`, with `token` as the bearer.
+pub fn swap(addr: SocketAddr, token: &str, to: &Path) -> Response {
+    let body = format!(r#"{{"path": {:?}}}"#, to.to_str().expect("utf-8 path"));
+    let auth = format!("Bearer {token}");
+    request(
+        addr,
+        "POST",
+        "/admin/models/swap",
+        &[("Authorization", auth.as_str())],
+        body.as_bytes(),
+    )
 }
 
 /// A minimal HTTP/1.1 client: one request per connection, bounded reads and writes.

@@ -13,10 +13,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt};
 
 use super::error::LoadError;
 use super::mode::LoadMode;
-use super::model::{LoadStats, LoadedModel, TensorData};
+use super::model::{LoadedModel, TensorData};
 use super::options::LoadOptions;
 use super::progress::{Run, Stage, TokioClock};
-use super::stages::{gate_error, index_stages, io_error, start_owned};
+use super::stages::{finish, gate_error, index_stages, io_error, start_owned};
 use crate::gguf::{GgufError, GgufHead, OwnedGgufHead};
 
 /// First prefix read: the header of almost every model fits.
@@ -58,13 +58,7 @@ pub(crate) async fn load_reader<R: AsyncRead + AsyncSeek + Unpin + Send>(
     mut reader: R,
 ) -> Result<LoadedModel, LoadError> {
     let what = "reader";
-    let mut run = Run::new(
-        TokioClock::start(),
-        opts.timeout,
-        opts.cancel.clone(),
-        opts.progress.clone(),
-        opts.progress_interval,
-    );
+    let mut run = Run::new(TokioClock::start(), opts);
     run.enter(Stage::Queued)?;
     let _permit = opts
         .gate
@@ -116,7 +110,7 @@ pub(crate) async fn load_reader<R: AsyncRead + AsyncSeek + Unpin + Send>(
     // Re-parse into the owned form (the prefix is in memory; this is a copy and a parse).
     let head = OwnedGgufHead::read_from(&prefix[..], file_len)?;
     drop(prefix);
-    let (tensor_bytes, preflight) = index_stages(&mut run, &head, opts)?;
+    let indexed = index_stages(&mut run, &head, opts)?;
 
     run.enter(Stage::Read)?;
     let (mut owned, mut filled) = start_owned(&head, file_len, what)?;
@@ -137,16 +131,12 @@ pub(crate) async fn load_reader<R: AsyncRead + AsyncSeek + Unpin + Send>(
         filled += got;
         run.reach(data_offset + filled as u64)?;
     }
-    run.finish();
-    Ok(LoadedModel {
+    Ok(finish(
+        run,
         head,
-        data: TensorData::Owned(owned),
-        mode: LoadMode::Read,
-        stats: LoadStats {
-            elapsed: run.elapsed(),
-            file_bytes: file_len,
-            tensor_bytes,
-            preflight,
-        },
-    })
+        TensorData::Owned(owned),
+        LoadMode::Read,
+        file_len,
+        indexed,
+    ))
 }

@@ -7,31 +7,30 @@ use std::path::Path;
 use memmap2::Mmap;
 
 use super::error::LoadError;
+use super::gate::GatePermit;
 use super::mode::LoadMode;
-use super::model::{LoadStats, LoadedModel, TensorData};
+use super::model::{LoadedModel, TensorData};
 use super::options::LoadOptions;
 use super::progress::{Run, Stage, StdClock};
-use super::stages::{gate_error, index_stages, io_error, populate, read_head, start_owned};
+use super::stages::{finish, gate_error, index_stages, io_error, populate, read_head, start_owned};
 
-fn new_run(opts: &LoadOptions) -> Run<StdClock> {
-    Run::new(
-        StdClock::start(),
-        opts.timeout,
-        opts.cancel.clone(),
-        opts.progress.clone(),
-        opts.progress_interval,
-    )
+/// Starts the run and waits for the load gate within the run's deadline, giving up
+/// on cancel: both blocking pipelines are admitted the same way. Hold the permit for
+/// the whole load.
+fn admit(opts: &LoadOptions) -> Result<(Run<StdClock>, GatePermit), LoadError> {
+    let mut run = Run::new(StdClock::start(), opts);
+    run.enter(Stage::Queued)?;
+    let token = opts.cancel.clone();
+    let permit = opts
+        .gate
+        .acquire_blocking(run.remaining(), || token.is_cancelled())
+        .map_err(|s| gate_error(&run, s))?;
+    Ok((run, permit))
 }
 
 pub(crate) fn load_path(opts: &LoadOptions, path: &Path) -> Result<LoadedModel, LoadError> {
     let what = path.display().to_string();
-    let mut run = new_run(opts);
-    run.enter(Stage::Queued)?;
-    let token = opts.cancel.clone();
-    let _permit = opts
-        .gate
-        .acquire_blocking(run.remaining(), || token.is_cancelled())
-        .map_err(|s| gate_error(&run, s))?;
+    let (mut run, _permit) = admit(opts)?;
 
     run.enter(Stage::Open)?;
     let file = File::open(path).map_err(|e| io_error(&what, Stage::Open, e))?;
@@ -54,7 +53,7 @@ pub(crate) fn load_path(opts: &LoadOptions, path: &Path) -> Result<LoadedModel, 
 
     run.enter(Stage::Header)?;
     let head = read_head(&mut run, &file, file_len, &what)?;
-    let (tensor_bytes, preflight) = index_stages(&mut run, &head, opts)?;
+    let indexed = index_stages(&mut run, &head, opts)?;
 
     let data = match opts.mode {
         LoadMode::Read => {
@@ -99,18 +98,7 @@ pub(crate) fn load_path(opts: &LoadOptions, path: &Path) -> Result<LoadedModel, 
             }
         }
     };
-    run.finish();
-    Ok(LoadedModel {
-        head,
-        data,
-        mode: opts.mode,
-        stats: LoadStats {
-            elapsed: run.elapsed(),
-            file_bytes: file_len,
-            tensor_bytes,
-            preflight,
-        },
-    })
+    Ok(finish(run, head, data, opts.mode, file_len, indexed))
 }
 
 /// Any `Read + Seek` source always loads in read mode: there is nothing to map.
@@ -119,13 +107,7 @@ pub(crate) fn load_reader<R: Read + Seek>(
     mut reader: R,
 ) -> Result<LoadedModel, LoadError> {
     let what = "reader";
-    let mut run = new_run(opts);
-    run.enter(Stage::Queued)?;
-    let token = opts.cancel.clone();
-    let _permit = opts
-        .gate
-        .acquire_blocking(run.remaining(), || token.is_cancelled())
-        .map_err(|s| gate_error(&run, s))?;
+    let (mut run, _permit) = admit(opts)?;
 
     run.enter(Stage::Open)?;
     let seek = |r: &mut R, to| r.seek(to).map_err(|e| io_error(what, Stage::Open, e));
@@ -135,7 +117,7 @@ pub(crate) fn load_reader<R: Read + Seek>(
 
     run.enter(Stage::Header)?;
     let head = read_head(&mut run, &mut reader, file_len, what)?;
-    let (tensor_bytes, preflight) = index_stages(&mut run, &head, opts)?;
+    let indexed = index_stages(&mut run, &head, opts)?;
     run.enter(Stage::Read)?;
     let (mut owned, filled) = start_owned(&head, file_len, what)?;
     let data_offset = head.head().tensor_data_offset();
@@ -148,18 +130,14 @@ pub(crate) fn load_reader<R: Read + Seek>(
         opts.chunk_size,
         what,
     )?;
-    run.finish();
-    Ok(LoadedModel {
+    Ok(finish(
+        run,
         head,
-        data: TensorData::Owned(owned),
-        mode: LoadMode::Read,
-        stats: LoadStats {
-            elapsed: run.elapsed(),
-            file_bytes: file_len,
-            tensor_bytes,
-            preflight,
-        },
-    })
+        TensorData::Owned(owned),
+        LoadMode::Read,
+        file_len,
+        indexed,
+    ))
 }
 
 /// Fills `dst[filled..]` from `reader`, at most `chunk` bytes per `read` call, checking

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::error::LoadError;
+use super::options::LoadOptions;
 
 /// The stages of a load, in the order they happen. A mode skips the stages it does not
 /// have (`Read` has no `Map`/`Populate`; `Mmap` has no `Read`).
@@ -136,19 +137,15 @@ pub(crate) struct Run<C: Clock> {
 }
 
 impl<C: Clock> Run<C> {
-    pub(crate) fn new(
-        clock: C,
-        budget: Option<Duration>,
-        cancel: CancellationToken,
-        sink: Option<Arc<dyn ProgressSink>>,
-        interval: Duration,
-    ) -> Self {
+    /// A run on `clock` under `opts`' deadline, cancel token and progress sink, the same
+    /// for every pipeline.
+    pub(crate) fn new(clock: C, opts: &LoadOptions) -> Self {
         Run {
             clock,
-            budget,
-            cancel,
-            sink,
-            interval,
+            budget: opts.timeout,
+            cancel: opts.cancel.clone(),
+            sink: opts.progress.clone(),
+            interval: opts.progress_interval,
             last_emit: Duration::ZERO,
             stage: Stage::Queued,
             bytes_done: 0,

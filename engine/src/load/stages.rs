@@ -6,7 +6,8 @@ use memmap2::{Advice, Mmap};
 
 use super::error::LoadError;
 use super::gate::GateStop;
-use super::model::OwnedData;
+use super::mode::LoadMode;
+use super::model::{LoadStats, LoadedModel, OwnedData, TensorData};
 use super::options::LoadOptions;
 use super::progress::{Clock, Run, Stage};
 use crate::gguf::{GgufError, OwnedGgufHead};
@@ -122,6 +123,32 @@ pub(crate) fn index_stages<C: Clock>(
         });
     }
     Ok((tensor_bytes, Some(report)))
+}
+
+/// Reports the run's final event and assembles the model, so that every pipeline (path
+/// or reader, blocking or async) states its stats the same way. `indexed` is what
+/// [`index_stages`] returned.
+pub(crate) fn finish<C: Clock>(
+    mut run: Run<C>,
+    head: OwnedGgufHead,
+    data: TensorData,
+    mode: LoadMode,
+    file_bytes: u64,
+    indexed: (u64, Option<Preflight>),
+) -> LoadedModel {
+    run.finish();
+    let (tensor_bytes, preflight) = indexed;
+    LoadedModel {
+        head,
+        data,
+        mode,
+        stats: LoadStats {
+            elapsed: run.elapsed(),
+            file_bytes,
+            tensor_bytes,
+            preflight,
+        },
+    }
 }
 
 /// Allocates the owned data section and copies in the data bytes the head read
