@@ -45,8 +45,9 @@ fn case() -> impl Strategy<Value = Case> {
         prop::sample::select(TernaryFormat::ALL.to_vec()),
         1usize..12,
         1usize..7,
-        // Past 8 so the GEMM microkernel's full 8-row blocks and their remainders run.
-        1usize..20,
+        // GEMV (n = 1, its own kernels) often; past 8 so the GEMM microkernel's full
+        // 8-row blocks and their remainders run.
+        prop_oneof![Just(1usize), 2usize..20],
     )
         .prop_flat_map(|(format, m, blocks, n)| {
             let k = blocks * format.block_weights();

@@ -1,10 +1,11 @@
-//! GEMM (`n ≥ 2`) on AVX-512 for TQ2_0 and I2_S: weight rows in pairs × activation
-//! rows in blocks of up to eight through the register-blocked microkernel
-//! (`x86::gemm`), results written straight into the `n × m` output.
+//! AVX-512 drivers for TQ2_0 and I2_S. GEMM (`n ≥ 2`): weight rows in pairs ×
+//! activation rows in blocks of up to eight through the register-blocked microkernel
+//! (`x86::gemm`), results written straight into the `n × m` output. GEMV: one row per
+//! call of `x86::gemv`.
 //!
-//! The microkernel returns, per (weight row, activation row), TQ2_0's scaled sum
-//! before the activation scale, or I2_S's unsigned integer total; the last step here
-//! is the shared combine's last step, so outputs equal the scalar path bit for bit.
+//! The kernels return, per (weight row, activation row), TQ2_0's scaled sum before
+//! the activation scale, or I2_S's unsigned integer total; the last step here is the
+//! shared combine's last step, so outputs equal the scalar path bit for bit.
 
 use std::ops::Range;
 
@@ -15,6 +16,47 @@ use crate::quant::{CHUNK, QuantizedActivations};
 
 /// Activation rows per microkernel call.
 const BLOCK_N: usize = 8;
+
+/// GEMV (`n = 1`): weight rows `rows` of `w` into `out[i]`, under the same
+/// conditions as [`rows_avx512`].
+pub(super) fn gemv_rows_avx512(
+    w: &TernaryMatrix<'_>,
+    rows: Range<usize>,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    out: OutPtr,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::x86::gemv;
+        let k = acts.k();
+        let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+        let inv = acts.inv_scale(0);
+        for i in rows {
+            let row = w.row(i);
+            let y = match w.format() {
+                // SAFETY: AVX-512 path; the row holds `full` blocks (TQ2_0 has no tail).
+                TernaryFormat::Tq2_0 => (unsafe { gemv::tq2(row, full, prep) }) * inv,
+                _ => {
+                    // SAFETY: as above, over the row's `full` whole 256-chunks.
+                    let mut total =
+                        unsafe { gemv::i2s(row, full, prep) }.wrapping_sub(prep.full_sums[0]);
+                    if full < chunks {
+                        total = total.wrapping_add(super::tail_dot(row, full, acts.row(0)));
+                    }
+                    total as f32 * w.tensor_scale() * inv
+                }
+            };
+            // SAFETY: output i belongs to this caller alone.
+            unsafe { *out.at(i) = y };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, rows, acts, prep, out);
+        unreachable!("the AVX-512 GEMV is only taken on the AVX-512 path");
+    }
+}
 
 /// Weight rows `rows` of `w` times every activation row into `out[r * m + i]`.
 ///

@@ -383,12 +383,10 @@ impl CpuKernels {
         // line (for n = 1) and the GEMM microkernel's row pairs stay whole.
         let per = m.div_ceil(threads).div_ceil(16) * 16;
         let path = self.path;
-        // GEMM on AVX-512 for the 2-bit formats: the register-blocked microkernel,
-        // writing straight into `out`. Not for GEMV: there the one-row kernel is
-        // memory-bound, and two interleaved row streams measured slower cold.
+        // The 2-bit formats on AVX-512: GEMV one row at a time in registers, GEMM
+        // through the register-blocked microkernel, both writing straight into `out`.
         let blocked = cfg!(target_arch = "x86_64")
             && path == KernelPath::Avx512
-            && n >= 2
             && w.format() != TernaryFormat::Tq1_0;
         // The one-row kernels write each weight row's n outputs contiguously.
         let staged = n > 1 && !blocked;
@@ -405,7 +403,11 @@ impl CpuKernels {
         let job = |t: usize| {
             let rows = (t * per).min(m)..((t + 1) * per).min(m);
             if blocked {
-                block::rows_avx512(w, rows, x, &prep, target);
+                if n == 1 {
+                    block::gemv_rows_avx512(w, rows, x, &prep, target);
+                } else {
+                    block::rows_avx512(w, rows, x, &prep, target);
+                }
                 return;
             }
             let mut dots = vec![0i32; n * chunks];

@@ -2,6 +2,7 @@
 //!
 //! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S (GEMV, and every `n` on
 //!   AVX2), producing the int32 chunk dots the bit-exactness tests compare.
+//! - [`gemv`]: AVX-512 GEMV for the 2-bit formats, one row per call in registers.
 //! - [`gemm`]: the AVX-512 register-blocked GEMM microkernel for the 2-bit formats
 //!   (two weight rows × up to eight activation rows per call).
 //! - [`tq1`]: TQ1_0 (base-3 packing) on AVX-512 and AVX2.
@@ -16,6 +17,7 @@
 #![allow(unsafe_op_in_unsafe_fn)]
 
 pub(crate) mod gemm;
+pub(crate) mod gemv;
 pub(crate) mod tq1;
 pub(crate) mod two_bit;
 
