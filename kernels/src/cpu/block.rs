@@ -1,7 +1,7 @@
 //! AVX-512 drivers for TQ2_0 and I2_S. GEMM (`n ≥ 2`): weight rows in pairs ×
 //! activation rows in blocks of up to eight through the register-blocked microkernel
-//! (`x86::gemm`), results written straight into the `n × m` output. GEMV: one row per
-//! call of `x86::gemv`.
+//! (`x86::gemm`), results written straight into the `n × m` output. GEMV (TQ1_0
+//! too): one row per call of `x86::gemv` / `x86::tq1`, its sum in a register.
 //!
 //! The kernels return, per (weight row, activation row), TQ2_0's scaled sum before
 //! the activation scale, or I2_S's unsigned integer total; the last step here is the
@@ -17,8 +17,8 @@ use crate::quant::{CHUNK, QuantizedActivations};
 /// Activation rows per microkernel call.
 const BLOCK_N: usize = 8;
 
-/// GEMV (`n = 1`): weight rows `rows` of `w` into `out[i]`, under the same
-/// conditions as [`rows_avx512`].
+/// GEMV (`n = 1`): weight rows `rows` of `w` (any format) into `out[i]`, on the
+/// AVX-512 path only.
 pub(super) fn gemv_rows_avx512(
     w: &TernaryMatrix<'_>,
     rows: Range<usize>,
@@ -35,6 +35,11 @@ pub(super) fn gemv_rows_avx512(
         for i in rows {
             let row = w.row(i);
             let y = match w.format() {
+                // SAFETY: AVX-512 path; the row holds `chunks` blocks, `prep` is in the
+                // TQ1_0 layout.
+                TernaryFormat::Tq1_0 => {
+                    (unsafe { super::x86::tq1::gemv_tq1_avx512(row, chunks, prep) }) * inv
+                }
                 // SAFETY: AVX-512 path; the row holds `full` blocks (TQ2_0 has no tail).
                 TernaryFormat::Tq2_0 => (unsafe { gemv::tq2(row, full, prep) }) * inv,
                 _ => {

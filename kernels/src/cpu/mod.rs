@@ -383,11 +383,12 @@ impl CpuKernels {
         // line (for n = 1) and the GEMM microkernel's row pairs stay whole.
         let per = m.div_ceil(threads).div_ceil(16) * 16;
         let path = self.path;
-        // The 2-bit formats on AVX-512: GEMV one row at a time in registers, GEMM
-        // through the register-blocked microkernel, both writing straight into `out`.
+        // AVX-512: GEMV one row at a time in registers, 2-bit GEMM through the
+        // register-blocked microkernel, both writing straight into `out`.
+        // TQ1_0 takes the GEMV kernel only (its GEMM is the one-row kernel).
         let blocked = cfg!(target_arch = "x86_64")
             && path == KernelPath::Avx512
-            && w.format() != TernaryFormat::Tq1_0;
+            && (n == 1 || w.format() != TernaryFormat::Tq1_0);
         // The one-row kernels write each weight row's n outputs contiguously.
         let staged = n > 1 && !blocked;
         let mut transposed = if staged {

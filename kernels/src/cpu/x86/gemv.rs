@@ -8,7 +8,7 @@
 //! - I2_S has one scale per tensor, so its unsigned dots accumulate over the whole
 //!   row in two vector registers and are reduced once.
 //!
-//! Both prefetch [`PREFETCH`] bytes ahead of the row stream, which runs on into the
+//! Both prefetch `PREFETCH` bytes ahead of the row stream, which runs on into the
 //! next rows of the same thread.
 
 #![allow(unsafe_op_in_unsafe_fn)]
@@ -16,21 +16,9 @@
 use std::arch::x86_64::*;
 
 use super::super::Prepared;
-use super::{PREFETCH, decode512, dot512, reduce4};
+use super::{decode512, dot512, prefetch_span, reduce4};
 use crate::format::tq2_0;
 use crate::quant::CHUNK;
-
-/// Prefetches the lines of `bytes` bytes starting `PREFETCH` ahead of `p` (the last
-/// byte's line included, which a 64-byte step alone can miss on unaligned rows).
-#[inline(always)]
-unsafe fn prefetch_span(p: *const u8, bytes: usize) {
-    let mut q = 0;
-    while q < bytes {
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + q) as *const i8);
-        q += 64;
-    }
-    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + bytes - 1) as *const i8);
-}
 
 /// TQ2_0 row: `Σ_c d_c · (dot_c as f32)` in chunk order, before the activation scale.
 ///

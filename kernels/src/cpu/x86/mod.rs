@@ -29,6 +29,18 @@ use std::arch::x86_64::*;
 /// 197–201 and the best streaming read (the read baseline shares this constant).
 pub(super) const PREFETCH: usize = 4096;
 
+/// Prefetches the lines of `bytes` bytes starting `PREFETCH` ahead of `p` (the last
+/// byte's line included, which a 64-byte step alone can miss on unaligned rows).
+#[inline(always)]
+pub(super) unsafe fn prefetch_span(p: *const u8, bytes: usize) {
+    let mut q = 0;
+    while q < bytes {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + q) as *const i8);
+        q += 64;
+    }
+    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + bytes - 1) as *const i8);
+}
+
 /// Weight-byte stride between 256-weight chunks and the offset of the codes in a chunk.
 #[derive(Clone, Copy)]
 pub(crate) struct Layout {
