@@ -1,5 +1,6 @@
-//! CPU GEMV/GEMM: ternary weights × int8 activations → f32, on a scalar reference path
-//! or AVX2 / AVX-512 VNNI (TQ1_0: AVX-512 or scalar; its AVX2 path is the scalar one), with weight rows split across a persistent thread pool.
+//! CPU GEMV/GEMM: ternary weights × int8 activations → f32, on a scalar reference path,
+//! AVX2 or AVX-512 VNNI (every format on each), with weight rows split across a
+//! persistent thread pool.
 //!
 //! Every path produces the same int32 per-chunk dots; the f32 result is formed from
 //! them by one shared function ([`combine_row`]), so equal integers mean equal floats.
@@ -220,6 +221,11 @@ fn row_dots(
             // `chunks` 54-byte blocks and `prep` was built for TQ1_0.
             unsafe { x86::tq1::row_dots_tq1_avx512(bytes, prep, chunks, out, fused) };
             return did_fuse;
+        }
+        if w.format() == TernaryFormat::Tq1_0 && path == KernelPath::Avx2 {
+            // SAFETY: as above, for AVX2.
+            unsafe { x86::tq1::row_dots_tq1_avx2(bytes, prep, chunks, out) };
+            return false;
         }
         let layout = match w.format() {
             TernaryFormat::Tq2_0 => Some(x86::Layout {

@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::super::{MAX_N, Prepared, TQ1_PREPARED};
+use super::two_bit::hsum_epi32_256;
 use super::{PREFETCH, prefetch_span, reduce4};
 
 /// Dots of [`powers`] vectors come out 256 times the trit dot (see [`dot_powers`]).
@@ -243,4 +244,85 @@ pub(crate) unsafe fn gemv_tq1_avx512(row: &[u8], chunks: usize, prep: &Prepared)
         c += 1;
     }
     acc
+}
+
+/// `3 · q mod 256` per byte on 256-bit vectors (see [`times3`] for why `asm!`).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn times3_256(q: __m256i) -> __m256i {
+    let out: __m256i;
+    // SAFETY: register-only byte adds; AVX2 is enabled for this function.
+    std::arch::asm!(
+        "vpaddb {t}, {q}, {q}",
+        "vpaddb {o}, {t}, {q}",
+        q = in(ymm_reg) q,
+        t = out(ymm_reg) _,
+        o = lateout(ymm_reg) out,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    out
+}
+
+/// The five trit vectors (0, 1 or 2 per byte) of 32 code bytes, by llama.cpp's
+/// halving-add form of `(q · 3) >> 8` (AVX2 has no unsigned byte compare):
+/// with `q' = q ∸ 1`, it equals `avg(q', avg(q', 0)) >> 6`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn trits_256(q0: __m256i) -> [__m256i; 5] {
+    let zero = _mm256_setzero_si256();
+    let one = _mm256_set1_epi8(1);
+    let three = _mm256_set1_epi8(3);
+    let top = |q: __m256i| {
+        let q = _mm256_subs_epu8(q, one);
+        let s = _mm256_avg_epu8(q, _mm256_avg_epu8(q, zero));
+        _mm256_and_si256(_mm256_srli_epi16::<6>(s), three)
+    };
+    let q1 = times3_256(q0);
+    let q2 = times3_256(q1);
+    let q3 = times3_256(q2);
+    let q4 = times3_256(q3);
+    [top(q0), top(q1), top(q2), top(q3), top(q4)]
+}
+
+/// AVX2 for TQ1_0: `out[r * chunks + c]` for every block of the row (the f32 outputs
+/// come from the shared combine). The 52 code bytes go in two halves — bytes 0..32,
+/// then bytes 32..52 assembled from a 16- and a 4-byte load so nothing past the
+/// block is read — matching the prepared layout's lanes 0..32 and 32..64. `maddubs`
+/// pair sums of trits (≤ 2) times int8 stay far below int16 saturation, and ten of
+/// them (≤ 5120) still fit before one `madd` widens them.
+///
+/// # Safety
+/// The CPU must support AVX2; `row` must hold `chunks` 54-byte blocks and `prep`
+/// must be in the TQ1_0 layout.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn row_dots_tq1_avx2(
+    row: &[u8],
+    prep: &Prepared,
+    chunks: usize,
+    out: &mut [i32],
+) {
+    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
+    let ones = _mm256_set1_epi16(1);
+    for c in 0..chunks {
+        let p = row.as_ptr().add(c * STRIDE);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
+        let lo = _mm256_loadu_si256(p as *const __m256i);
+        let hi = _mm256_set_m128i(
+            _mm_cvtsi32_si128(p.add(48).cast::<i32>().read_unaligned()),
+            _mm_loadu_si128(p.add(32) as *const __m128i),
+        );
+        let halves = [trits_256(lo), trits_256(hi)];
+        for r in 0..prep.n {
+            let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
+            let mut acc = _mm256_setzero_si256();
+            for t in 0..5 {
+                for (h, codes) in halves.iter().enumerate() {
+                    let x = _mm256_loadu_si256(a.add(64 * t + 32 * h) as *const __m256i);
+                    acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(codes[t], x));
+                }
+            }
+            *out.get_unchecked_mut(r * chunks + c) = hsum_epi32_256(_mm256_madd_epi16(acc, ones))
+                - *prep.sums.get_unchecked(r * chunks + c);
+        }
+    }
 }
