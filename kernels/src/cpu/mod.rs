@@ -14,6 +14,7 @@ mod scalar;
 mod x86;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::{FormatError, KernelError};
 use crate::format::{TernaryFormat, tq2_0};
@@ -26,7 +27,7 @@ use pool::ThreadPool;
 /// Largest activation batch (`n`) one call accepts.
 pub const MAX_N: usize = 64;
 
-/// Activations permuted for the SIMD paths (see `x86.rs`), with per-chunk sums.
+/// Activations permuted for the SIMD paths (see `x86/mod.rs`), with per-chunk sums.
 pub(crate) struct Prepared {
     pub(crate) n: usize,
     /// Bytes between activation rows in `values`.
@@ -385,9 +386,13 @@ impl CpuKernels {
         let prep = Prepared::new(x, w.format());
         let chunks = x.k().div_ceil(CHUNK);
         let threads = self.pool.threads();
-        // Rows in multiples of 16 per thread so threads never share an output cache
-        // line (for n = 1) and the GEMM microkernel's row pairs stay whole.
-        let per = m.div_ceil(threads).div_ceil(16) * 16;
+        // Rows in pieces of a multiple of 16 (so threads never share an output cache
+        // line for n = 1 and the GEMM microkernel's row pairs stay whole), about eight
+        // per thread, taken from a shared counter: a thread the OS delays leaves its
+        // pieces to the others instead of holding up the call.
+        let piece = m.div_ceil(threads * 8).div_ceil(16).max(1) * 16;
+        let pieces = m.div_ceil(piece);
+        let next = AtomicUsize::new(0);
         let path = self.path;
         // AVX-512: GEMV one row at a time in registers, 2-bit GEMM through the
         // register-blocked microkernel, both writing straight into `out`.
@@ -407,22 +412,30 @@ impl CpuKernels {
         } else {
             out.as_mut_ptr()
         });
-        let job = |t: usize| {
-            let rows = (t * per).min(m)..((t + 1) * per).min(m);
-            if blocked {
-                if n == 1 {
-                    block::gemv_rows_avx512(w, rows, x, &prep, target);
-                } else {
-                    block::rows_avx512(w, rows, x, &prep, target);
+        let job = |_: usize| {
+            let mut dots = Vec::new();
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                if at >= pieces {
+                    return;
                 }
-                return;
-            }
-            let mut dots = vec![0i32; n * chunks];
-            for i in rows {
-                // SAFETY: row i's n outputs belong to this thread alone.
-                let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
-                if !row_dots(path, w, i, x, &prep, &mut dots, Some(&mut *dst)) {
-                    combine_row(w, i, x, &dots, dst);
+                // Each piece's rows (and their outputs) go to exactly one thread.
+                let rows = at * piece..((at + 1) * piece).min(m);
+                if blocked {
+                    if n == 1 {
+                        block::gemv_rows_avx512(w, rows, x, &prep, target);
+                    } else {
+                        block::rows_avx512(w, rows, x, &prep, target);
+                    }
+                    continue;
+                }
+                dots.resize(n * chunks, 0);
+                for i in rows {
+                    // SAFETY: row i's n outputs belong to this piece alone.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
+                    if !row_dots(path, w, i, x, &prep, &mut dots, Some(&mut *dst)) {
+                        combine_row(w, i, x, &dots, dst);
+                    }
                 }
             }
         };
@@ -452,13 +465,24 @@ impl CpuKernels {
     /// that roofline figures divide by.
     pub fn stream_read(&self, bytes: &[u8]) -> u64 {
         let threads = self.pool.threads();
-        let per = bytes.len().div_ceil(threads).div_ceil(64) * 64;
-        let total = std::sync::atomic::AtomicU64::new(0);
+        // Pieces as the kernels take them: about eight per thread, 64-byte aligned,
+        // from a shared counter.
+        let piece = bytes.len().div_ceil(threads * 8).div_ceil(64).max(1) * 64;
+        let pieces = bytes.len().div_ceil(piece);
+        let next = AtomicUsize::new(0);
+        let total = AtomicU64::new(0);
         let path = self.path;
-        let job = |t: usize| {
-            let part = &bytes[(t * per).min(bytes.len())..((t + 1) * per).min(bytes.len())];
-            let sum = read_sum(path, part);
-            total.fetch_add(sum, std::sync::atomic::Ordering::Relaxed);
+        let job = |_: usize| {
+            let mut sum = 0u64;
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                if at >= pieces {
+                    break;
+                }
+                let part = &bytes[at * piece..((at + 1) * piece).min(bytes.len())];
+                sum = sum.wrapping_add(read_sum(path, part));
+            }
+            total.fetch_add(sum, Ordering::Relaxed);
         };
         self.pool.run(&job);
         total.into_inner()
