@@ -6,7 +6,7 @@
 //!   memory round trip per chunk that made the general kernel a third slower than
 //!   the memory system.
 //! - I2_S has one scale per tensor, so its unsigned dots accumulate over the whole
-//!   row in two vector registers and are reduced once.
+//!   row in registers (codes left unshifted, see [`i2s`]) and are reduced once.
 //!
 //! Both prefetch `PREFETCH` bytes ahead of the row stream, which runs on into the
 //! next rows of the same thread.
@@ -77,30 +77,47 @@ pub(crate) unsafe fn tq2(row: &[u8], full: usize, prep: &Prepared) -> f32 {
 /// I2_S row: `Σ c·a` over the row's `full` chunks with unsigned codes (the caller
 /// subtracts the activation sums and adds the half-chunk tail).
 ///
+/// The codes are not shifted down: `w & (3 << 2j)` is `4^j ·` the code at shift
+/// `2j`, so each shift position gets its own accumulator (exactly `4^j ×` its dot)
+/// and the row's total is `Σ_j acc_j >> 2j` — four ANDs per 256 codes instead of
+/// three shifts and four ANDs. A code byte's product stays within `dpbusd`'s exact
+/// int32 range (`192 · 128` per byte).
+///
 /// # Safety
 /// AVX-512 F/BW/VNNI; `row` holds `full` 64-byte chunks; `prep` as for [`tq2`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
 pub(crate) unsafe fn i2s(row: &[u8], full: usize, prep: &Prepared) -> i32 {
     let base = row.as_ptr();
     let a = prep.values.as_ptr();
-    // Two accumulators so consecutive chunks' `dpbusd` chains overlap.
-    let (mut even, mut odd) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    let masks = [0x03u8, 0x0c, 0x30, 0xc0].map(|m| _mm512_set1_epi8(m as i8));
+    // Per shift position j, for even and odd chunks (so consecutive chunks' `dpbusd`s
+    // do not wait on each other).
+    let mut acc = [[_mm512_setzero_si512(); 4]; 2];
     let mut c = 0;
-    while c + 2 <= full {
+    while c < full {
         let p = base.add(c * 64);
         prefetch_span(p, 128);
-        even = _mm512_add_epi32(even, dot512(&decode512(p, true), a.add(c * CHUNK)));
-        odd = _mm512_add_epi32(
-            odd,
-            dot512(&decode512(p.add(64), true), a.add((c + 1) * CHUNK)),
-        );
+        for (half, set) in acc.iter_mut().enumerate() {
+            if c + half == full {
+                break;
+            }
+            let w = _mm512_loadu_si512(p.add(64 * half) as *const __m512i);
+            let x = a.add((c + half) * CHUNK);
+            for (j, acc) in set.iter_mut().enumerate() {
+                // I2_S keeps activation group g at shift 6 − 2g.
+                let act = _mm512_loadu_si512(x.add(64 * (3 - j)) as *const __m512i);
+                *acc = _mm512_dpbusd_epi32(*acc, _mm512_and_si512(w, masks[j]), act);
+            }
+        }
         c += 2;
     }
-    if c < full {
-        even = _mm512_add_epi32(
-            even,
-            dot512(&decode512(base.add(c * 64), true), a.add(c * CHUNK)),
-        );
-    }
-    _mm512_reduce_add_epi32(_mm512_add_epi32(even, odd))
+    let pos = |j: usize| _mm512_add_epi32(acc[0][j], acc[1][j]);
+    let total = _mm512_add_epi32(
+        _mm512_add_epi32(pos(0), _mm512_srai_epi32::<2>(pos(1))),
+        _mm512_add_epi32(
+            _mm512_srai_epi32::<4>(pos(2)),
+            _mm512_srai_epi32::<6>(pos(3)),
+        ),
+    );
+    _mm512_reduce_add_epi32(total)
 }
