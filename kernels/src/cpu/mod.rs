@@ -2,9 +2,17 @@
 //! AVX2 or AVX-512 VNNI (every format on each), with weight rows split across a
 //! persistent thread pool.
 //!
-//! Every path produces the same int32 per-chunk dots; the f32 result is formed from
-//! them by one shared function ([`combine_row`]), so equal integers mean equal floats.
-//! GEMM decodes each weight chunk once and applies it to all `n` activation rows.
+//! The output is defined by the scalar oracle: int32 dots per 256-weight chunk, then
+//! `combine_row` — `Σ_c d_c · (dot_c as f32)` left to right in chunk order, times the
+//! activation scale (TQ formats), or `(Σ_c dot_c) as f32 · scale · inv_scale` (I2_S).
+//! The AVX2 and TQ1_0 GEMM paths feed their chunk dots to that same function. The
+//! AVX-512 GEMV (`x86::gemv`, `x86::tq1`) and the register-blocked 2-bit GEMM
+//! (`block` + `x86::gemm`) form the floats in registers with exactly those operations
+//! in that order (an int32 total being order-free), so every path equals the oracle
+//! bit for bit; the proptests in `tests/cpu_paths.rs` hold them to it.
+//!
+//! Work is split in pieces of rows taken from a shared counter (see `pool`), and GEMM
+//! decodes each weight chunk once for all `n` activation rows.
 
 mod block;
 mod path;
@@ -244,14 +252,10 @@ fn row_dots(
         {
             // SAFETY: `CpuKernels::new` only accepts paths this CPU supports, and the
             // row holds `full` chunks at `chunk_stride` (checked by `TernaryMatrix::new`).
-            let fuse =
-                path == KernelPath::Avx512 && w.format() == TernaryFormat::Tq2_0 && full == chunks;
-            let fused = if fuse { fused } else { None };
-            let did_fuse = fused.is_some();
             unsafe {
                 match path {
                     KernelPath::Avx512 => {
-                        x86::two_bit::row_dots_avx512(bytes, full, layout, prep, chunks, out, fused)
+                        x86::two_bit::row_dots_avx512(bytes, full, layout, prep, chunks, out)
                     }
                     _ => x86::two_bit::row_dots_avx2(bytes, full, layout, prep, chunks, out),
                 }
@@ -260,7 +264,7 @@ fn row_dots(
                 // I2_S rows of an odd number of 128-blocks: the last half-chunk in scalar.
                 tail_dots(bytes, full, acts, out, chunks);
             }
-            return did_fuse;
+            return false;
         }
     }
     let _ = (prep, full, fused);
