@@ -1,4 +1,4 @@
-//! AVX-512 drivers for TQ2_0 and I2_S. GEMM (`n ≥ 2`): weight rows in pairs ×
+//! AVX-512 drivers for every format. GEMM (`n ≥ 2`): weight rows in pairs ×
 //! activation rows in blocks of up to eight through the register-blocked microkernel
 //! (`x86::gemm`), results written straight into the `n × m` output. GEMV (TQ1_0
 //! too): one row per call of `x86::gemv` / `x86::tq1`, its sum in a register.
@@ -65,7 +65,7 @@ pub(super) fn gemv_rows_avx512(
 
 /// Weight rows `rows` of `w` times every activation row into `out[r * m + i]`.
 ///
-/// Only called on the AVX-512 path (checked by `CpuKernels::new`) for TQ2_0 / I2_S;
+/// Only called on the AVX-512 path (checked by `CpuKernels::new`);
 /// `out` must hold `n × m` floats whose columns `rows` belong to the caller alone.
 pub(super) fn rows_avx512(
     w: &TernaryMatrix<'_>,
@@ -90,10 +90,17 @@ pub(super) fn rows_avx512(
                     unsafe { *out.at((r0 + r) * m + i + dw) = y };
                 };
                 match w.format() {
-                    TernaryFormat::Tq2_0 => {
+                    TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
                         // SAFETY: AVX-512 path; both row pointers hold `full` blocks
-                        // (TQ2_0 rows have no tail); `r0` is a multiple of 8.
-                        let y = unsafe { gemm::block_tq2(pair, block, ptrs, full, prep, r0) };
+                        // (TQ rows have no tail); `r0` is a multiple of 8; `prep` is
+                        // in the format's layout.
+                        let y = unsafe {
+                            if w.format() == TernaryFormat::Tq1_0 {
+                                gemm::block_tq1(pair, block, ptrs, full, prep, r0)
+                            } else {
+                                gemm::block_tq2(pair, block, ptrs, full, prep, r0)
+                            }
+                        };
                         for dw in 0..pair {
                             for r in 0..block {
                                 put(dw, r, y[BLOCK_N * dw + r] * acts.inv_scale(r0 + r));

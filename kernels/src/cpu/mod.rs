@@ -5,11 +5,11 @@
 //! The output is defined by the scalar oracle: int32 dots per 256-weight chunk, then
 //! `combine_row` — `Σ_c d_c · (dot_c as f32)` left to right in chunk order, times the
 //! activation scale (TQ formats), or `(Σ_c dot_c) as f32 · scale · inv_scale` (I2_S).
-//! The AVX2 and TQ1_0 GEMM paths feed their chunk dots to that same function. The
-//! AVX-512 GEMV (`x86::gemv`, `x86::tq1`) and the register-blocked 2-bit GEMM
-//! (`block` + `x86::gemm`) form the floats in registers with exactly those operations
-//! in that order (an int32 total being order-free), so every path equals the oracle
-//! bit for bit; the proptests in `tests/cpu_paths.rs` hold them to it.
+//! The AVX2 path feeds its chunk dots to that same function. The AVX-512 GEMV
+//! (`x86::gemv`, `x86::tq1`) and register-blocked GEMM (`block` + `x86::gemm`) form
+//! the floats in registers with exactly those operations in that order (an int32
+//! total being order-free), so every path equals the oracle bit for bit; the
+//! proptests in `tests/cpu_paths.rs` hold them to it.
 //!
 //! Work is split in pieces of rows taken from a shared counter (see `pool`), and GEMM
 //! decodes each weight chunk once for all `n` activation rows.
@@ -42,7 +42,6 @@ pub(crate) struct Prepared {
     pub(crate) stride: usize,
     pub(crate) values: Vec<i8>,
     pub(crate) sums: Vec<i32>,
-    pub(crate) inv_scales: Vec<f32>,
     /// `n` rounded up to a multiple of 8: the GEMM microkernel loads eight sums at once.
     pub(crate) n_pad: usize,
     /// Chunk-major activation sums: `[c * n_pad + r]`, zero in the padding.
@@ -108,7 +107,6 @@ impl Prepared {
             stride,
             values,
             sums,
-            inv_scales: (0..n).map(|r| acts.inv_scale(r)).collect(),
             n_pad,
             sums_by_chunk,
             full_sums,
@@ -206,9 +204,8 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// One weight row's int32 chunk dots on `path` (`out[r * chunks + c]`). Returns true
-/// when the path also wrote the row's f32 outputs into `fused` (same values as
-/// `combine_row`, computed faster); false leaves them to `combine_row`.
+/// One weight row's int32 chunk dots on `path` (`out[r * chunks + c]`): the AVX2 and
+/// scalar GEMV/GEMM, and `row_chunk_dots` on every path.
 fn row_dots(
     path: KernelPath,
     w: &TernaryMatrix<'_>,
@@ -216,8 +213,7 @@ fn row_dots(
     acts: &QuantizedActivations,
     prep: &Prepared,
     out: &mut [i32],
-    fused: Option<&mut [f32]>,
-) -> bool {
+) {
     let bytes = w.row(row);
     let k = acts.k();
     let chunks = k.div_ceil(CHUNK);
@@ -225,16 +221,15 @@ fn row_dots(
     #[cfg(target_arch = "x86_64")]
     {
         if w.format() == TernaryFormat::Tq1_0 && path == KernelPath::Avx512 {
-            let did_fuse = fused.is_some();
             // SAFETY: the path is supported (checked by `CpuKernels::new`), the row holds
             // `chunks` 54-byte blocks and `prep` was built for TQ1_0.
-            unsafe { x86::tq1::row_dots_tq1_avx512(bytes, prep, chunks, out, fused) };
-            return did_fuse;
+            unsafe { x86::tq1::row_dots_tq1_avx512(bytes, prep, chunks, out) };
+            return;
         }
         if w.format() == TernaryFormat::Tq1_0 && path == KernelPath::Avx2 {
             // SAFETY: as above, for AVX2.
             unsafe { x86::tq1::row_dots_tq1_avx2(bytes, prep, chunks, out) };
-            return false;
+            return;
         }
         let layout = match w.format() {
             TernaryFormat::Tq2_0 => Some(x86::Layout {
@@ -264,12 +259,11 @@ fn row_dots(
                 // I2_S rows of an odd number of 128-blocks: the last half-chunk in scalar.
                 tail_dots(bytes, full, acts, out, chunks);
             }
-            return false;
+            return;
         }
     }
-    let _ = (prep, full, fused);
+    let _ = (prep, full);
     scalar::row_dots(w.format(), bytes, acts, out);
-    false
 }
 
 /// The 128-weight I2_S tail chunk, computed like the scalar oracle.
@@ -398,12 +392,9 @@ impl CpuKernels {
         let pieces = m.div_ceil(piece);
         let next = AtomicUsize::new(0);
         let path = self.path;
-        // AVX-512: GEMV one row at a time in registers, 2-bit GEMM through the
+        // AVX-512: GEMV one row at a time in registers, GEMM through the
         // register-blocked microkernel, both writing straight into `out`.
-        // TQ1_0 takes the GEMV kernel only (its GEMM is the one-row kernel).
-        let blocked = cfg!(target_arch = "x86_64")
-            && path == KernelPath::Avx512
-            && (n == 1 || w.format() != TernaryFormat::Tq1_0);
+        let blocked = cfg!(target_arch = "x86_64") && path == KernelPath::Avx512;
         // The one-row kernels write each weight row's n outputs contiguously.
         let staged = n > 1 && !blocked;
         let mut transposed = if staged {
@@ -437,9 +428,8 @@ impl CpuKernels {
                 for i in rows {
                     // SAFETY: row i's n outputs belong to this piece alone.
                     let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
-                    if !row_dots(path, w, i, x, &prep, &mut dots, Some(&mut *dst)) {
-                        combine_row(w, i, x, &dots, dst);
-                    }
+                    row_dots(path, w, i, x, &prep, &mut dots);
+                    combine_row(w, i, x, &dots, dst);
                 }
             }
         };
@@ -510,7 +500,7 @@ impl CpuKernels {
         }
         let prep = Prepared::new(x, w.format());
         let mut dots = vec![0i32; x.n() * x.k().div_ceil(CHUNK)];
-        row_dots(self.path, w, row, x, &prep, &mut dots, None);
+        row_dots(self.path, w, row, x, &prep, &mut dots);
         Ok(dots)
     }
 }

@@ -1,11 +1,11 @@
 //! x86 kernels: AVX2 and AVX-512 (BW + VNNI).
 //!
-//! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S (GEMV, and every `n` on
-//!   AVX2), producing the int32 chunk dots the bit-exactness tests compare.
+//! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S as int32 chunk dots
+//!   (AVX2 GEMV/GEMM; on AVX-512 the dots the bit-exactness tests compare).
 //! - [`gemv`]: AVX-512 GEMV for the 2-bit formats, one row per call in registers.
-//! - [`gemm`]: the AVX-512 register-blocked GEMM microkernel for the 2-bit formats
-//!   (two weight rows × up to eight activation rows per call).
-//! - [`tq1`]: TQ1_0 (base-3 packing) on AVX-512 and AVX2.
+//! - [`gemm`]: the AVX-512 register-blocked GEMM microkernel for every format (two
+//!   weight rows × up to eight activation rows per call).
+//! - [`tq1`]: TQ1_0 (base-3 packing): AVX-512 GEMV and chunk dots, AVX2 chunk dots.
 //! - the streaming-read baseline ([`read_sum_avx512`], [`read_sum_avx2`]).
 //!
 //! Both 2-bit formats put, in every 64 code bytes, weight `128·h + 32·g + m` at byte

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{MAX_N, Prepared, TQ1_PREPARED};
+use super::super::{Prepared, TQ1_PREPARED};
 use super::two_bit::hsum_epi32_256;
 use super::{PREFETCH, prefetch_span, reduce4};
 
@@ -77,7 +77,7 @@ unsafe fn top_trit(q: __m512i) -> __m512i {
 /// The five trit vectors of one block, for kernels that reuse them across activation
 /// rows (there five `dpbusd`s per row beat [`dot_powers`]' ten).
 #[inline(always)]
-unsafe fn trits(p: *const u8) -> [__m512i; 5] {
+pub(super) unsafe fn trits(p: *const u8) -> [__m512i; 5] {
     let q = powers(p);
     [
         top_trit(q[0]),
@@ -101,89 +101,27 @@ unsafe fn dot_trits(codes: &[__m512i; 5], a: *const i8) -> __m512i {
     acc
 }
 
-/// AVX-512 VNNI for TQ1_0: `out[r * chunks + c]` for every block of the row, and with
-/// `fused` the f32 outputs in the shared combine's rounding order.
+/// AVX-512 VNNI for TQ1_0: `out[r * chunks + c]` for every block of the row — the
+/// per-block int32 dots `CpuKernels::row_chunk_dots` exposes to the bit-exactness
+/// tests (the GEMV and GEMM run [`gemv_tq1_avx512`] and the `gemm` microkernel).
 ///
 /// # Safety
-/// The CPU must support AVX-512 F/BW/VNNI and F16C; `row` must hold `chunks` 54-byte
-/// blocks and `prep` must be in the TQ1_0 layout.
+/// The CPU must support AVX-512 F/BW/VNNI; `row` must hold `chunks` 54-byte blocks
+/// and `prep` must be in the TQ1_0 layout.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
 pub(crate) unsafe fn row_dots_tq1_avx512(
     row: &[u8],
     prep: &Prepared,
     chunks: usize,
     out: &mut [i32],
-    fused: Option<&mut [f32]>,
 ) {
     const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
-    let n = prep.n;
-    let base = row.as_ptr();
-    let mut acc = [0.0f32; MAX_N];
-    let mut c = 0;
-    while c + 4 <= chunks {
-        let p = base.add(c * STRIDE);
-        for q in 0..4 {
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + q * 64) as *const i8);
-        }
-        let codes = [
-            trits(p),
-            trits(p.add(STRIDE)),
-            trits(p.add(2 * STRIDE)),
-            trits(p.add(3 * STRIDE)),
-        ];
-        let d = _mm_cvtph_ps(_mm_set_epi16(
-            0,
-            0,
-            0,
-            0,
-            p.add(3 * STRIDE + 52).cast::<i16>().read_unaligned(),
-            p.add(2 * STRIDE + 52).cast::<i16>().read_unaligned(),
-            p.add(STRIDE + 52).cast::<i16>().read_unaligned(),
-            p.add(52).cast::<i16>().read_unaligned(),
-        ));
-        for r in 0..n {
+    for c in 0..chunks {
+        let codes = trits(row.as_ptr().add(c * STRIDE));
+        for r in 0..prep.n {
             let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
-            let s = reduce4(
-                dot_trits(&codes[0], a),
-                dot_trits(&codes[1], a.add(TQ1_PREPARED)),
-                dot_trits(&codes[2], a.add(2 * TQ1_PREPARED)),
-                dot_trits(&codes[3], a.add(3 * TQ1_PREPARED)),
-            );
-            let at = r * chunks + c;
-            let dots = _mm_sub_epi32(
-                s,
-                _mm_loadu_si128(prep.sums.as_ptr().add(at) as *const __m128i),
-            );
-            _mm_storeu_si128(out.as_mut_ptr().add(at) as *mut __m128i, dots);
-            // Same roundings as the scalar combine, summed in block order.
-            let mut prod = [0.0f32; 4];
-            _mm_storeu_ps(prod.as_mut_ptr(), _mm_mul_ps(d, _mm_cvtepi32_ps(dots)));
-            let a = acc.get_unchecked_mut(r);
-            *a += prod[0];
-            *a += prod[1];
-            *a += prod[2];
-            *a += prod[3];
-        }
-        c += 4;
-    }
-    while c < chunks {
-        let p = base.add(c * STRIDE);
-        let codes = trits(p);
-        let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
-            p.add(52).cast::<u16>().read_unaligned(),
-        ))));
-        for r in 0..n {
-            let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
-            let dot = _mm512_reduce_add_epi32(dot_trits(&codes, a))
+            *out.get_unchecked_mut(r * chunks + c) = _mm512_reduce_add_epi32(dot_trits(&codes, a))
                 - *prep.sums.get_unchecked(r * chunks + c);
-            *out.get_unchecked_mut(r * chunks + c) = dot;
-            *acc.get_unchecked_mut(r) += d * dot as f32;
-        }
-        c += 1;
-    }
-    if let Some(y) = fused {
-        for r in 0..n {
-            y[r] = acc[r] * prep.inv_scales[r];
         }
     }
 }
