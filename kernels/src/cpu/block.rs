@@ -3,9 +3,10 @@
 //! (`x86::gemm`), results written straight into the `n × m` output. GEMV (TQ1_0
 //! too): one row per call of `x86::gemv` / `x86::tq1`, its sum in a register.
 //!
-//! The kernels return, per (weight row, activation row), TQ2_0's scaled sum before
-//! the activation scale, or I2_S's unsigned integer total; the last step here is the
-//! shared combine's last step, so outputs equal the scalar path bit for bit.
+//! The kernels return, per (weight row, activation row), a TQ format's chunk-order
+//! scaled sum before the activation scale, or I2_S's unsigned integer total; the last
+//! step here is the shared combine's last step, so outputs equal the scalar path bit
+//! for bit.
 
 use std::ops::Range;
 
