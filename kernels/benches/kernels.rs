@@ -14,7 +14,11 @@ use gauntlet_kernels::roofline::{COLD_SPAN, ColdSet, measure_cold, synthetic};
 use gauntlet_kernels::{CpuKernels, TernaryFormat, TernaryMatrix};
 
 const SHAPES: [(usize, usize); 3] = [(2560, 2560), (6912, 2560), (2560, 6912)];
-const FORMATS: [TernaryFormat; 2] = [TernaryFormat::Tq2_0, TernaryFormat::I2S];
+const FORMATS: [TernaryFormat; 3] = [
+    TernaryFormat::Tq2_0,
+    TernaryFormat::I2S,
+    TernaryFormat::Tq1_0,
+];
 
 fn kernels(threads: usize) -> CpuKernels {
     CpuKernels::from_env(threads).expect("GAUNTLET_KERNEL names a path this CPU supports")

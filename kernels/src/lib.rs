@@ -1,6 +1,6 @@
 //! Ternary (BitNet b1.58) weight formats and CPU/GPU kernels.
 //!
-//! - [`format`]: TQ1_0, TQ2_0 (llama.cpp) and I2_S (bitnet.cpp), bit-exact with their
+//! - [`format`](mod@format): TQ1_0, TQ2_0 (llama.cpp) and I2_S (bitnet.cpp), bit-exact with their
 //!   reference writers: quantize, dequantize, zero-copy block views, streaming encoders.
 //! - [`quant`]: BitNet absmean weight ternarization, int8 absmax activations.
 //! - [`matrix`] + [`cpu`]: a zero-copy ternary matrix view and GEMV/GEMM on scalar,

@@ -76,11 +76,12 @@ pub struct Measurement {
     pub n: usize,
     /// Threads.
     pub threads: usize,
-    /// Mean time per GEMV/GEMM over the cold rotation.
+    /// Time per GEMV/GEMM over the cold rotation (median of alternating rounds).
     pub ns_per_op: f64,
     /// Weight bytes read per second.
     pub weight_gbps: f64,
-    /// Streaming-read bandwidth over same-sized cold windows, same threads, same run.
+    /// Streaming-read bandwidth over same-sized cold windows, same threads, same run
+    /// (median of the read rounds interleaved with the kernel's).
     pub read_gbps: f64,
 }
 
@@ -165,28 +166,30 @@ pub fn measure_rotating(
         kernels.gemm(&w, &x, &mut out)?;
     }
     // Kernel and read rounds alternate, so load from other processes that comes and
-    // goes lands on both sides of the ratio alike.
+    // goes lands on both sides of the ratio alike; each side reports its median round,
+    // so a round in which another process took a core (on a 2-vCPU runner one stalled
+    // thread doubles the round) moves neither figure.
     const ROUND: u32 = 4;
-    let (mut kernel_total, mut read_total, mut rounds) = (Duration::ZERO, Duration::ZERO, 0u32);
+    const MIN_ROUNDS: usize = 9;
+    let (mut kernel_rounds, mut read_rounds) = (Vec::new(), Vec::new());
     let mut sink = 0u64;
     let start = Instant::now();
-    while rounds < 2 || start.elapsed() < 2 * min_time {
+    while kernel_rounds.len() < MIN_ROUNDS || start.elapsed() < 2 * min_time {
         let t = Instant::now();
         for _ in 0..ROUND {
             let w = TernaryMatrix::new(format, m, k, set.next_copy())?;
             kernels.gemm(&w, &x, &mut out)?;
         }
-        kernel_total += t.elapsed();
+        kernel_rounds.push(t.elapsed());
         let t = Instant::now();
         for _ in 0..ROUND {
             sink = sink.wrapping_add(kernels.stream_read(set.next_copy()));
         }
-        read_total += t.elapsed();
-        rounds += 1;
+        read_rounds.push(t.elapsed());
     }
     std::hint::black_box(sink);
-    let kernel_time = kernel_total / (rounds * ROUND);
-    let read_time = read_total / (rounds * ROUND);
+    let kernel_time = median(&mut kernel_rounds) / ROUND;
+    let read_time = median(&mut read_rounds) / ROUND;
     let gbps = |t: Duration| weight_bytes as f64 / t.as_secs_f64() / 1e9;
     Ok(Measurement {
         format,
@@ -198,6 +201,12 @@ pub fn measure_rotating(
         weight_gbps: gbps(kernel_time),
         read_gbps: gbps(read_time),
     })
+}
+
+/// The middle element (the upper one of an even count); zero when empty.
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort_unstable();
+    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 #[cfg(test)]

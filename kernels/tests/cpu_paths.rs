@@ -45,8 +45,9 @@ fn case() -> impl Strategy<Value = Case> {
         prop::sample::select(TernaryFormat::ALL.to_vec()),
         1usize..12,
         1usize..7,
-        // Past 8 so the GEMM microkernel's full 8-row blocks and their remainders run.
-        1usize..20,
+        // GEMV (n = 1, its own kernels) often; past 8 so the GEMM microkernel's full
+        // 8-row blocks and their remainders run.
+        prop_oneof![Just(1usize), 2usize..20],
     )
         .prop_flat_map(|(format, m, blocks, n)| {
             let k = blocks * format.block_weights();
@@ -194,4 +195,40 @@ fn gemm_rejects_mismatched_buffers() {
         kernels.gemm(&w, &x, &mut out),
         Err(KernelError::Format(FormatError::ShapeMismatch { .. }))
     ));
+}
+
+/// Enough rows for many thread pieces (the proptest's small matrices fit in one), so
+/// several threads share the work and each piece's outputs land in the right place.
+#[test]
+fn many_pieces_across_threads_equal_scalar() {
+    let (m, k) = (300, 512);
+    for format in TernaryFormat::ALL {
+        for n in [1, 9] {
+            let codes: Vec<i8> = (0..m * k)
+                .map(|i| ((i * 7 + i / 5) % 3) as i8 - 1)
+                .collect();
+            let bytes = build(format, m, k, &codes, &[0.02, 0.05, 0.3]);
+            let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
+            let acts: Vec<i8> = (0..n * k).map(|i| (i * 31 % 251) as i8).collect();
+            let inv: Vec<f32> = (0..n).map(|r| 0.01 + r as f32 * 0.003).collect();
+            let x = QuantizedActivations::from_parts(acts, inv, n, k).expect("acts");
+            let mut want = vec![0.0f32; m * n];
+            CpuKernels::new(KernelPath::Scalar, 1)
+                .expect("scalar")
+                .gemm(&w, &x, &mut want)
+                .expect("scalar gemm");
+            for path in KernelPath::supported() {
+                let kernels = CpuKernels::new(path, 3).expect("kernels");
+                let mut got = vec![f32::NAN; m * n];
+                for _ in 0..20 {
+                    kernels.gemm(&w, &x, &mut got).expect("gemm");
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{path} {format} n={n}");
+                }
+            }
+        }
+    }
 }

@@ -1,10 +1,12 @@
-//! GEMM (`n ≥ 2`) on AVX-512 for TQ2_0 and I2_S: weight rows in pairs × activation
-//! rows in blocks of up to eight through the register-blocked microkernel
-//! (`x86::gemm`), results written straight into the `n × m` output.
+//! AVX-512 drivers for every format. GEMM (`n ≥ 2`): weight rows in pairs ×
+//! activation rows in blocks of up to eight through the register-blocked microkernel
+//! (`x86::gemm`), results written straight into the `n × m` output. GEMV (TQ1_0
+//! too): one row per call of `x86::gemv` / `x86::tq1`, its sum in a register.
 //!
-//! The microkernel returns, per (weight row, activation row), TQ2_0's scaled sum
-//! before the activation scale, or I2_S's unsigned integer total; the last step here
-//! is the shared combine's last step, so outputs equal the scalar path bit for bit.
+//! The kernels return, per (weight row, activation row), a TQ format's chunk-order
+//! scaled sum before the activation scale, or I2_S's unsigned integer total; the last
+//! step here is the shared combine's last step, so outputs equal the scalar path bit
+//! for bit.
 
 use std::ops::Range;
 
@@ -16,9 +18,55 @@ use crate::quant::{CHUNK, QuantizedActivations};
 /// Activation rows per microkernel call.
 const BLOCK_N: usize = 8;
 
+/// GEMV (`n = 1`): weight rows `rows` of `w` (any format) into `out[i]`, on the
+/// AVX-512 path only.
+pub(super) fn gemv_rows_avx512(
+    w: &TernaryMatrix<'_>,
+    rows: Range<usize>,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    out: OutPtr,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::x86::gemv;
+        let k = acts.k();
+        let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+        let inv = acts.inv_scale(0);
+        for i in rows {
+            let row = w.row(i);
+            let y = match w.format() {
+                // SAFETY: AVX-512 path; the row holds `chunks` blocks, `prep` is in the
+                // TQ1_0 layout.
+                TernaryFormat::Tq1_0 => {
+                    (unsafe { super::x86::tq1::gemv_tq1_avx512(row, chunks, prep) }) * inv
+                }
+                // SAFETY: AVX-512 path; the row holds `full` blocks (TQ2_0 has no tail).
+                TernaryFormat::Tq2_0 => (unsafe { gemv::tq2(row, full, prep) }) * inv,
+                _ => {
+                    // SAFETY: as above, over the row's `full` whole 256-chunks.
+                    let mut total =
+                        unsafe { gemv::i2s(row, full, prep) }.wrapping_sub(prep.full_sums[0]);
+                    if full < chunks {
+                        total = total.wrapping_add(super::tail_dot(row, full, acts.row(0)));
+                    }
+                    total as f32 * w.tensor_scale() * inv
+                }
+            };
+            // SAFETY: output i belongs to this caller alone.
+            unsafe { *out.at(i) = y };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, rows, acts, prep, out);
+        unreachable!("the AVX-512 GEMV is only taken on the AVX-512 path");
+    }
+}
+
 /// Weight rows `rows` of `w` times every activation row into `out[r * m + i]`.
 ///
-/// Only called on the AVX-512 path (checked by `CpuKernels::new`) for TQ2_0 / I2_S;
+/// Only called on the AVX-512 path (checked by `CpuKernels::new`);
 /// `out` must hold `n × m` floats whose columns `rows` belong to the caller alone.
 pub(super) fn rows_avx512(
     w: &TernaryMatrix<'_>,
@@ -43,10 +91,17 @@ pub(super) fn rows_avx512(
                     unsafe { *out.at((r0 + r) * m + i + dw) = y };
                 };
                 match w.format() {
-                    TernaryFormat::Tq2_0 => {
+                    TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
                         // SAFETY: AVX-512 path; both row pointers hold `full` blocks
-                        // (TQ2_0 rows have no tail); `r0` is a multiple of 8.
-                        let y = unsafe { gemm::block_tq2(pair, block, ptrs, full, prep, r0) };
+                        // (TQ rows have no tail); `r0` is a multiple of 8; `prep` is
+                        // in the format's layout.
+                        let y = unsafe {
+                            if w.format() == TernaryFormat::Tq1_0 {
+                                gemm::block_tq1(pair, block, ptrs, full, prep, r0)
+                            } else {
+                                gemm::block_tq2(pair, block, ptrs, full, prep, r0)
+                            }
+                        };
                         for dw in 0..pair {
                             for r in 0..block {
                                 put(dw, r, y[BLOCK_N * dw + r] * acts.inv_scale(r0 + r));

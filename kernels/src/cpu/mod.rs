@@ -1,9 +1,18 @@
-//! CPU GEMV/GEMM: ternary weights × int8 activations → f32, on a scalar reference path
-//! or AVX2 / AVX-512 VNNI (TQ1_0: AVX-512 or scalar; its AVX2 path is the scalar one), with weight rows split across a persistent thread pool.
+//! CPU GEMV/GEMM: ternary weights × int8 activations → f32, on a scalar reference path,
+//! AVX2 or AVX-512 VNNI (every format on each), with weight rows split across a
+//! persistent thread pool.
 //!
-//! Every path produces the same int32 per-chunk dots; the f32 result is formed from
-//! them by one shared function ([`combine_row`]), so equal integers mean equal floats.
-//! GEMM decodes each weight chunk once and applies it to all `n` activation rows.
+//! The output is defined by the scalar oracle: int32 dots per 256-weight chunk, then
+//! `combine_row` — `Σ_c d_c · (dot_c as f32)` left to right in chunk order, times the
+//! activation scale (TQ formats), or `(Σ_c dot_c) as f32 · scale · inv_scale` (I2_S).
+//! The AVX2 path feeds its chunk dots to that same function. The AVX-512 GEMV
+//! (`x86::gemv`, `x86::tq1`) and register-blocked GEMM (`block` + `x86::gemm`) form
+//! the floats in registers with exactly those operations in that order (an int32
+//! total being order-free), so every path equals the oracle bit for bit; the
+//! proptests in `tests/cpu_paths.rs` hold them to it.
+//!
+//! Work is split in pieces of rows taken from a shared counter (see `pool`), and GEMM
+//! decodes each weight chunk once for all `n` activation rows.
 
 mod block;
 mod path;
@@ -13,6 +22,7 @@ mod scalar;
 mod x86;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::{FormatError, KernelError};
 use crate::format::{TernaryFormat, tq2_0};
@@ -25,14 +35,13 @@ use pool::ThreadPool;
 /// Largest activation batch (`n`) one call accepts.
 pub const MAX_N: usize = 64;
 
-/// Activations permuted for the SIMD paths (see `x86.rs`), with per-chunk sums.
+/// Activations permuted for the SIMD paths (see `x86/mod.rs`), with per-chunk sums.
 pub(crate) struct Prepared {
     pub(crate) n: usize,
     /// Bytes between activation rows in `values`.
     pub(crate) stride: usize,
     pub(crate) values: Vec<i8>,
     pub(crate) sums: Vec<i32>,
-    pub(crate) inv_scales: Vec<f32>,
     /// `n` rounded up to a multiple of 8: the GEMM microkernel loads eight sums at once.
     pub(crate) n_pad: usize,
     /// Chunk-major activation sums: `[c * n_pad + r]`, zero in the padding.
@@ -98,7 +107,6 @@ impl Prepared {
             stride,
             values,
             sums,
-            inv_scales: (0..n).map(|r| acts.inv_scale(r)).collect(),
             n_pad,
             sums_by_chunk,
             full_sums,
@@ -196,9 +204,8 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// One weight row's int32 chunk dots on `path` (`out[r * chunks + c]`). Returns true
-/// when the path also wrote the row's f32 outputs into `fused` (same values as
-/// `combine_row`, computed faster); false leaves them to `combine_row`.
+/// One weight row's int32 chunk dots on `path` (`out[r * chunks + c]`): the AVX2 and
+/// scalar GEMV/GEMM, and `row_chunk_dots` on every path.
 fn row_dots(
     path: KernelPath,
     w: &TernaryMatrix<'_>,
@@ -206,8 +213,7 @@ fn row_dots(
     acts: &QuantizedActivations,
     prep: &Prepared,
     out: &mut [i32],
-    fused: Option<&mut [f32]>,
-) -> bool {
+) {
     let bytes = w.row(row);
     let k = acts.k();
     let chunks = k.div_ceil(CHUNK);
@@ -215,11 +221,15 @@ fn row_dots(
     #[cfg(target_arch = "x86_64")]
     {
         if w.format() == TernaryFormat::Tq1_0 && path == KernelPath::Avx512 {
-            let did_fuse = fused.is_some();
             // SAFETY: the path is supported (checked by `CpuKernels::new`), the row holds
             // `chunks` 54-byte blocks and `prep` was built for TQ1_0.
-            unsafe { x86::tq1::row_dots_tq1_avx512(bytes, prep, chunks, out, fused) };
-            return did_fuse;
+            unsafe { x86::tq1::row_dots_tq1_avx512(bytes, prep, chunks, out) };
+            return;
+        }
+        if w.format() == TernaryFormat::Tq1_0 && path == KernelPath::Avx2 {
+            // SAFETY: as above, for AVX2.
+            unsafe { x86::tq1::row_dots_tq1_avx2(bytes, prep, chunks, out) };
+            return;
         }
         let layout = match w.format() {
             TernaryFormat::Tq2_0 => Some(x86::Layout {
@@ -237,14 +247,10 @@ fn row_dots(
         {
             // SAFETY: `CpuKernels::new` only accepts paths this CPU supports, and the
             // row holds `full` chunks at `chunk_stride` (checked by `TernaryMatrix::new`).
-            let fuse =
-                path == KernelPath::Avx512 && w.format() == TernaryFormat::Tq2_0 && full == chunks;
-            let fused = if fuse { fused } else { None };
-            let did_fuse = fused.is_some();
             unsafe {
                 match path {
                     KernelPath::Avx512 => {
-                        x86::two_bit::row_dots_avx512(bytes, full, layout, prep, chunks, out, fused)
+                        x86::two_bit::row_dots_avx512(bytes, full, layout, prep, chunks, out)
                     }
                     _ => x86::two_bit::row_dots_avx2(bytes, full, layout, prep, chunks, out),
                 }
@@ -253,12 +259,11 @@ fn row_dots(
                 // I2_S rows of an odd number of 128-blocks: the last half-chunk in scalar.
                 tail_dots(bytes, full, acts, out, chunks);
             }
-            return did_fuse;
+            return;
         }
     }
-    let _ = (prep, full, fused);
+    let _ = (prep, full);
     scalar::row_dots(w.format(), bytes, acts, out);
-    false
 }
 
 /// The 128-weight I2_S tail chunk, computed like the scalar oracle.
@@ -379,17 +384,17 @@ impl CpuKernels {
         let prep = Prepared::new(x, w.format());
         let chunks = x.k().div_ceil(CHUNK);
         let threads = self.pool.threads();
-        // Rows in multiples of 16 per thread so threads never share an output cache
-        // line (for n = 1) and the GEMM microkernel's row pairs stay whole.
-        let per = m.div_ceil(threads).div_ceil(16) * 16;
+        // Rows in pieces of a multiple of 16 (so threads never share an output cache
+        // line for n = 1 and the GEMM microkernel's row pairs stay whole), about eight
+        // per thread, taken from a shared counter: a thread the OS delays leaves its
+        // pieces to the others instead of holding up the call.
+        let piece = m.div_ceil(threads * 8).div_ceil(16).max(1) * 16;
+        let pieces = m.div_ceil(piece);
+        let next = AtomicUsize::new(0);
         let path = self.path;
-        // GEMM on AVX-512 for the 2-bit formats: the register-blocked microkernel,
-        // writing straight into `out`. Not for GEMV: there the one-row kernel is
-        // memory-bound, and two interleaved row streams measured slower cold.
-        let blocked = cfg!(target_arch = "x86_64")
-            && path == KernelPath::Avx512
-            && n >= 2
-            && w.format() != TernaryFormat::Tq1_0;
+        // AVX-512: GEMV one row at a time in registers, GEMM through the
+        // register-blocked microkernel, both writing straight into `out`.
+        let blocked = cfg!(target_arch = "x86_64") && path == KernelPath::Avx512;
         // The one-row kernels write each weight row's n outputs contiguously.
         let staged = n > 1 && !blocked;
         let mut transposed = if staged {
@@ -402,17 +407,28 @@ impl CpuKernels {
         } else {
             out.as_mut_ptr()
         });
-        let job = |t: usize| {
-            let rows = (t * per).min(m)..((t + 1) * per).min(m);
-            if blocked {
-                block::rows_avx512(w, rows, x, &prep, target);
-                return;
-            }
-            let mut dots = vec![0i32; n * chunks];
-            for i in rows {
-                // SAFETY: row i's n outputs belong to this thread alone.
-                let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
-                if !row_dots(path, w, i, x, &prep, &mut dots, Some(&mut *dst)) {
+        let job = |_: usize| {
+            let mut dots = Vec::new();
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                if at >= pieces {
+                    return;
+                }
+                // Each piece's rows (and their outputs) go to exactly one thread.
+                let rows = at * piece..((at + 1) * piece).min(m);
+                if blocked {
+                    if n == 1 {
+                        block::gemv_rows_avx512(w, rows, x, &prep, target);
+                    } else {
+                        block::rows_avx512(w, rows, x, &prep, target);
+                    }
+                    continue;
+                }
+                dots.resize(n * chunks, 0);
+                for i in rows {
+                    // SAFETY: row i's n outputs belong to this piece alone.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(target.at(i * n), n) };
+                    row_dots(path, w, i, x, &prep, &mut dots);
                     combine_row(w, i, x, &dots, dst);
                 }
             }
@@ -443,13 +459,24 @@ impl CpuKernels {
     /// that roofline figures divide by.
     pub fn stream_read(&self, bytes: &[u8]) -> u64 {
         let threads = self.pool.threads();
-        let per = bytes.len().div_ceil(threads).div_ceil(64) * 64;
-        let total = std::sync::atomic::AtomicU64::new(0);
+        // Pieces as the kernels take them: about eight per thread, 64-byte aligned,
+        // from a shared counter.
+        let piece = bytes.len().div_ceil(threads * 8).div_ceil(64).max(1) * 64;
+        let pieces = bytes.len().div_ceil(piece);
+        let next = AtomicUsize::new(0);
+        let total = AtomicU64::new(0);
         let path = self.path;
-        let job = |t: usize| {
-            let part = &bytes[(t * per).min(bytes.len())..((t + 1) * per).min(bytes.len())];
-            let sum = read_sum(path, part);
-            total.fetch_add(sum, std::sync::atomic::Ordering::Relaxed);
+        let job = |_: usize| {
+            let mut sum = 0u64;
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                if at >= pieces {
+                    break;
+                }
+                let part = &bytes[at * piece..((at + 1) * piece).min(bytes.len())];
+                sum = sum.wrapping_add(read_sum(path, part));
+            }
+            total.fetch_add(sum, Ordering::Relaxed);
         };
         self.pool.run(&job);
         total.into_inner()
@@ -473,7 +500,7 @@ impl CpuKernels {
         }
         let prep = Prepared::new(x, w.format());
         let mut dots = vec![0i32; x.n() * x.k().div_ceil(CHUNK)];
-        row_dots(self.path, w, row, x, &prep, &mut dots, None);
+        row_dots(self.path, w, row, x, &prep, &mut dots);
         Ok(dots)
     }
 }

@@ -1,4 +1,4 @@
-//! The AVX-512 GEMM microkernel for the 2-bit formats: `W` (1 or 2) weight rows ×
+//! The AVX-512 GEMM microkernel (TQ2_0, I2_S and TQ1_0): `W` (1 or 2) weight rows ×
 //! `R` (1..=8) activation rows per call, with all `2 × 8` int32 accumulators held in
 //! registers across the chunks of the rows.
 //!
@@ -12,14 +12,15 @@
 //!   roundings per chunk as the shared scalar combine, sixteen outputs per instruction.
 //! - I2_S (one scale per tensor) only needs the row's integer total, so its
 //!   accumulators run over the whole row and are reduced once.
+//! - TQ1_0 goes like TQ2_0 with five trit vectors per block.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
 use std::arch::x86_64::*;
 
-use super::super::Prepared;
-use super::{PREFETCH, decode512};
-use crate::format::tq2_0;
+use super::super::{Prepared, TQ1_PREPARED};
+use super::{PREFETCH, decode512, tq1::trits};
+use crate::format::{tq1_0, tq2_0};
 use crate::quant::CHUNK;
 
 /// Lane `i` of the result is the sum of the sixteen int32 lanes of `v[i]`: four
@@ -138,6 +139,60 @@ unsafe fn i2s<const W: usize, const R: usize>(
     out
 }
 
+/// TQ1_0: as [`tq2`] over 54-byte blocks, five trit vectors each (the prepared
+/// activations in the TQ1_0 layout).
+///
+/// # Safety
+/// As [`tq2`], with rows of `full` TQ1_0 blocks and `prep` in the TQ1_0 layout.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
+unsafe fn tq1<const W: usize, const R: usize>(
+    rows: [*const u8; 2],
+    full: usize,
+    prep: &Prepared,
+    r0: usize,
+) -> [f32; 16] {
+    const STRIDE: usize = tq1_0::BLOCK_BYTES;
+    let spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    let mut total = _mm512_setzero_ps();
+    for c in 0..full {
+        let mut codes = [[_mm512_setzero_si512(); 5]; W];
+        for (w, code) in codes.iter_mut().enumerate() {
+            let p = rows[w].add(c * STRIDE);
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
+            *code = trits(p);
+        }
+        let mut acc = [_mm512_setzero_si512(); 16];
+        let a = prep
+            .values
+            .as_ptr()
+            .add(r0 * prep.stride + c * TQ1_PREPARED);
+        for r in 0..R {
+            for t in 0..5 {
+                let x = _mm512_loadu_si512(a.add(r * prep.stride + 64 * t) as *const __m512i);
+                for (w, code) in codes.iter().enumerate() {
+                    acc[8 * w + r] = _mm512_dpbusd_epi32(acc[8 * w + r], code[t], x);
+                }
+            }
+        }
+        let sums = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+            prep.sums_by_chunk.as_ptr().add(c * prep.n_pad + r0) as *const __m256i,
+        ));
+        let dots = _mm512_sub_epi32(reduce16(&acc), sums);
+        let d0 = rows[0].add(c * STRIDE + 52).cast::<i16>().read_unaligned();
+        let d1 = if W == 2 {
+            rows[1].add(c * STRIDE + 52).cast::<i16>().read_unaligned()
+        } else {
+            0
+        };
+        let d = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, d1, d0));
+        let d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
+        total = _mm512_add_ps(total, _mm512_mul_ps(d, _mm512_cvtepi32_ps(dots)));
+    }
+    let mut out = [0.0f32; 16];
+    _mm512_storeu_ps(out.as_mut_ptr(), total);
+    out
+}
+
 /// Monomorphises `$f::<W, R>` for the runtime block shape (`w` in 1..=2, `r` in 1..=8).
 macro_rules! by_shape {
     ($f:ident, $w:expr, $r:expr, $($arg:expr),*) => {
@@ -190,4 +245,19 @@ pub(crate) unsafe fn block_i2s(
     r0: usize,
 ) -> [i32; 16] {
     by_shape!(i2s, w, r, rows, full, prep, r0)
+}
+
+/// [`tq1`] for `w` weight rows (1..=2) × `r` activation rows (1..=8).
+///
+/// # Safety
+/// As [`tq1`].
+pub(crate) unsafe fn block_tq1(
+    w: usize,
+    r: usize,
+    rows: [*const u8; 2],
+    full: usize,
+    prep: &Prepared,
+    r0: usize,
+) -> [f32; 16] {
+    by_shape!(tq1, w, r, rows, full, prep, r0)
 }

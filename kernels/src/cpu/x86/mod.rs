@@ -1,10 +1,11 @@
 //! x86 kernels: AVX2 and AVX-512 (BW + VNNI).
 //!
-//! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S (GEMV, and every `n` on
-//!   AVX2), producing the int32 chunk dots the bit-exactness tests compare.
-//! - [`gemm`]: the AVX-512 register-blocked GEMM microkernel for the 2-bit formats
-//!   (two weight rows × up to eight activation rows per call).
-//! - [`tq1`]: TQ1_0 (base-3 packing) on AVX-512 and AVX2.
+//! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S as int32 chunk dots
+//!   (AVX2 GEMV/GEMM; on AVX-512 the dots the bit-exactness tests compare).
+//! - [`gemv`]: AVX-512 GEMV for the 2-bit formats, one row per call in registers.
+//! - [`gemm`]: the AVX-512 register-blocked GEMM microkernel for every format (two
+//!   weight rows × up to eight activation rows per call).
+//! - [`tq1`]: TQ1_0 (base-3 packing): AVX-512 GEMV and chunk dots, AVX2 chunk dots.
 //! - the streaming-read baseline ([`read_sum_avx512`], [`read_sum_avx2`]).
 //!
 //! Both 2-bit formats put, in every 64 code bytes, weight `128·h + 32·g + m` at byte
@@ -16,6 +17,7 @@
 #![allow(unsafe_op_in_unsafe_fn)]
 
 pub(crate) mod gemm;
+pub(crate) mod gemv;
 pub(crate) mod tq1;
 pub(crate) mod two_bit;
 
@@ -26,6 +28,18 @@ use std::arch::x86_64::*;
 /// runner (cold 6912×2560, 2 threads): 1024 B → 212–229 µs, 2048 → 188–213, 4096 →
 /// 197–201 and the best streaming read (the read baseline shares this constant).
 pub(super) const PREFETCH: usize = 4096;
+
+/// Prefetches the lines of `bytes` bytes starting `PREFETCH` ahead of `p` (the last
+/// byte's line included, which a 64-byte step alone can miss on unaligned rows).
+#[inline(always)]
+pub(super) unsafe fn prefetch_span(p: *const u8, bytes: usize) {
+    let mut q = 0;
+    while q < bytes {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + q) as *const i8);
+        q += 64;
+    }
+    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + bytes - 1) as *const i8);
+}
 
 /// Weight-byte stride between 256-weight chunks and the offset of the codes in a chunk.
 #[derive(Clone, Copy)]
@@ -105,7 +119,10 @@ pub(crate) unsafe fn read_sum_avx512(bytes: &[u8]) -> u64 {
     let p = bytes.as_ptr();
     for i in 0..chunks {
         let q = p.add(i * 128);
+        // Every line, as the kernels do: one prefetch per 128 bytes left half the
+        // lines to the hardware prefetcher and the baseline below the kernels.
         _mm_prefetch::<_MM_HINT_T0>(q.wrapping_add(PREFETCH) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(q.wrapping_add(PREFETCH + 64) as *const i8);
         a0 = _mm512_add_epi64(
             a0,
             _mm512_sad_epu8(_mm512_loadu_si512(q as *const __m512i), zero),

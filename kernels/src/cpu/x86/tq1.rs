@@ -4,11 +4,65 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{MAX_N, Prepared, TQ1_PREPARED};
-use super::{PREFETCH, reduce4};
+use super::super::{Prepared, TQ1_PREPARED};
+use super::two_bit::hsum_epi32_256;
+use super::{PREFETCH, prefetch_span, reduce4};
+
+/// Dots of [`powers`] vectors come out 256 times the trit dot (see [`dot_powers`]).
+const TRIT_SHIFT: u32 = 8;
+
+/// `3 · q mod 256` per byte, as two `vpaddb`s. Written in `asm!` because LLVM turns
+/// `q + q + q` into a byte multiply, which x86 lacks and emulates with 16-bit
+/// multiplies and shuffles (measured: the whole TQ1_0 kernel a quarter slower).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn times3(q: __m512i) -> __m512i {
+    let out: __m512i;
+    // SAFETY: register-only byte adds; AVX-512 BW is enabled for this function.
+    std::arch::asm!(
+        "vpaddb {t}, {q}, {q}",
+        "vpaddb {o}, {t}, {q}",
+        q = in(zmm_reg) q,
+        t = out(zmm_reg) _,
+        o = lateout(zmm_reg) out,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    out
+}
+
+/// `q_t = b · 3ᵗ mod 256` for t = 0..=5 over one TQ1_0 block's 52 code bytes (masked
+/// load: the scale and the bytes after the block are never read as codes; byte-wise
+/// wrapping adds compute `· 3 mod 256` exactly).
+#[inline(always)]
+unsafe fn powers(p: *const u8) -> [__m512i; 6] {
+    let q0 = _mm512_maskz_loadu_epi8((1u64 << 52) - 1, p as *const i8);
+    let q1 = times3(q0);
+    let q2 = times3(q1);
+    let q3 = times3(q2);
+    let q4 = times3(q3);
+    [q0, q1, q2, q3, q4, times3(q4)]
+}
+
+/// 256 × the unsigned trit dot of one block, per lane, without extracting a trit.
+///
+/// Trit `t` of a byte is the top trit of `q_t`: `trit_t = (3·q_t − q_{t+1}) / 256`
+/// exactly, since `q_{t+1} = 3·q_t mod 256`. So `256 · Σ_t trit_t·a_t =
+/// 3 · Σ_t q_t·a_t − Σ_t q_{t+1}·a_t`: ten `dpbusd`s (u8 `q` × i8 `a`, exact in
+/// int32) and a multiply by 3, instead of five `dpbusd`s and about 25 byte ops of
+/// trit extraction — on Zen 4 the byte ops, not the `dpbusd`s, bounded the kernel.
+#[inline(always)]
+unsafe fn dot_powers(q: &[__m512i; 6], a: *const i8) -> __m512i {
+    let (mut d1, mut d2) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    for t in 0..5 {
+        let x = _mm512_loadu_si512(a.add(64 * t) as *const __m512i);
+        d1 = _mm512_dpbusd_epi32(d1, q[t], x);
+        d2 = _mm512_dpbusd_epi32(d2, q[t + 1], x);
+    }
+    _mm512_sub_epi32(_mm512_add_epi32(d1, _mm512_add_epi32(d1, d1)), d2)
+}
 
 /// The trit held in the top of `q`: `(q · 3) >> 8`, i.e. `(q ≥ 86) + (q ≥ 171)` —
-/// two byte compares instead of 16-bit multiplies.
+/// two byte compares (measured faster on Zen 4 than llama.cpp's halving-add form).
 #[inline(always)]
 unsafe fn top_trit(q: __m512i) -> __m512i {
     let one = _mm512_set1_epi8(1);
@@ -20,28 +74,22 @@ unsafe fn top_trit(q: __m512i) -> __m512i {
     )
 }
 
-/// The five trit vectors of one TQ1_0 block (52 code bytes, masked load: the scale and
-/// the bytes after the block are never read as codes). Trit `t` of byte `b` is the top
-/// trit of `b · 3ᵗ mod 256`, and byte-wise wrapping adds compute `· 3 mod 256` exactly.
+/// The five trit vectors of one block, for kernels that reuse them across activation
+/// rows (there five `dpbusd`s per row beat [`dot_powers`]' ten).
 #[inline(always)]
-unsafe fn decode_tq1(p: *const u8) -> [__m512i; 5] {
-    let q0 = _mm512_maskz_loadu_epi8((1u64 << 52) - 1, p as *const i8);
-    let times3 = |q: __m512i| _mm512_add_epi8(_mm512_add_epi8(q, q), q);
-    let q1 = times3(q0);
-    let q2 = times3(q1);
-    let q3 = times3(q2);
-    let q4 = times3(q3);
+pub(super) unsafe fn trits(p: *const u8) -> [__m512i; 5] {
+    let q = powers(p);
     [
-        top_trit(q0),
-        top_trit(q1),
-        top_trit(q2),
-        top_trit(q3),
-        top_trit(q4),
+        top_trit(q[0]),
+        top_trit(q[1]),
+        top_trit(q[2]),
+        top_trit(q[3]),
+        top_trit(q[4]),
     ]
 }
 
 #[inline(always)]
-unsafe fn dot_tq1(codes: &[__m512i; 5], a: *const i8) -> __m512i {
+unsafe fn dot_trits(codes: &[__m512i; 5], a: *const i8) -> __m512i {
     let mut acc = _mm512_setzero_si512();
     for (t, code) in codes.iter().enumerate() {
         acc = _mm512_dpbusd_epi32(
@@ -53,36 +101,57 @@ unsafe fn dot_tq1(codes: &[__m512i; 5], a: *const i8) -> __m512i {
     acc
 }
 
-/// AVX-512 VNNI for TQ1_0: `out[r * chunks + c]` for every block of the row, and with
-/// `fused` the f32 outputs in the shared combine's rounding order.
+/// AVX-512 VNNI for TQ1_0: `out[r * chunks + c]` for every block of the row — the
+/// per-block int32 dots `CpuKernels::row_chunk_dots` exposes to the bit-exactness
+/// tests (the GEMV and GEMM run [`gemv_tq1_avx512`] and the `gemm` microkernel).
 ///
 /// # Safety
-/// The CPU must support AVX-512 F/BW/VNNI and F16C; `row` must hold `chunks` 54-byte
-/// blocks and `prep` must be in the TQ1_0 layout.
+/// The CPU must support AVX-512 F/BW/VNNI; `row` must hold `chunks` 54-byte blocks
+/// and `prep` must be in the TQ1_0 layout.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
 pub(crate) unsafe fn row_dots_tq1_avx512(
     row: &[u8],
     prep: &Prepared,
     chunks: usize,
     out: &mut [i32],
-    fused: Option<&mut [f32]>,
 ) {
     const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
-    let n = prep.n;
+    for c in 0..chunks {
+        let codes = trits(row.as_ptr().add(c * STRIDE));
+        for r in 0..prep.n {
+            let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
+            *out.get_unchecked_mut(r * chunks + c) = _mm512_reduce_add_epi32(dot_trits(&codes, a))
+                - *prep.sums.get_unchecked(r * chunks + c);
+        }
+    }
+}
+
+/// GEMV (`n = 1`) for one TQ1_0 row: `Σ_c d_c · (dot_c as f32)` in block order with
+/// the sum in a register (the general kernel above keeps one per activation row in
+/// memory, a store-forward chain per block), before the activation scale.
+///
+/// # Safety
+/// As [`row_dots_tq1_avx512`], with one activation row.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
+pub(crate) unsafe fn gemv_tq1_avx512(row: &[u8], chunks: usize, prep: &Prepared) -> f32 {
+    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
     let base = row.as_ptr();
-    let mut acc = [0.0f32; MAX_N];
+    let a = prep.values.as_ptr();
+    let mut acc = 0.0f32;
     let mut c = 0;
     while c + 4 <= chunks {
         let p = base.add(c * STRIDE);
-        for q in 0..4 {
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + q * 64) as *const i8);
-        }
-        let codes = [
-            decode_tq1(p),
-            decode_tq1(p.add(STRIDE)),
-            decode_tq1(p.add(2 * STRIDE)),
-            decode_tq1(p.add(3 * STRIDE)),
-        ];
+        prefetch_span(p, 4 * STRIDE);
+        let a = a.add(c * TQ1_PREPARED);
+        let s = reduce4(
+            dot_powers(&powers(p), a),
+            dot_powers(&powers(p.add(STRIDE)), a.add(TQ1_PREPARED)),
+            dot_powers(&powers(p.add(2 * STRIDE)), a.add(2 * TQ1_PREPARED)),
+            dot_powers(&powers(p.add(3 * STRIDE)), a.add(3 * TQ1_PREPARED)),
+        );
+        let s = _mm_srai_epi32::<{ TRIT_SHIFT as i32 }>(s);
+        let sums = _mm_loadu_si128(prep.sums.as_ptr().add(c) as *const __m128i);
+        let dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, sums));
         let d = _mm_cvtph_ps(_mm_set_epi16(
             0,
             0,
@@ -93,49 +162,105 @@ pub(crate) unsafe fn row_dots_tq1_avx512(
             p.add(STRIDE + 52).cast::<i16>().read_unaligned(),
             p.add(52).cast::<i16>().read_unaligned(),
         ));
-        for r in 0..n {
-            let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
-            let s = reduce4(
-                dot_tq1(&codes[0], a),
-                dot_tq1(&codes[1], a.add(TQ1_PREPARED)),
-                dot_tq1(&codes[2], a.add(2 * TQ1_PREPARED)),
-                dot_tq1(&codes[3], a.add(3 * TQ1_PREPARED)),
-            );
-            let at = r * chunks + c;
-            let dots = _mm_sub_epi32(
-                s,
-                _mm_loadu_si128(prep.sums.as_ptr().add(at) as *const __m128i),
-            );
-            _mm_storeu_si128(out.as_mut_ptr().add(at) as *mut __m128i, dots);
-            // Same roundings as the scalar combine, summed in block order.
-            let mut prod = [0.0f32; 4];
-            _mm_storeu_ps(prod.as_mut_ptr(), _mm_mul_ps(d, _mm_cvtepi32_ps(dots)));
-            let a = acc.get_unchecked_mut(r);
-            *a += prod[0];
-            *a += prod[1];
-            *a += prod[2];
-            *a += prod[3];
-        }
+        let prod = _mm_mul_ps(d, dots);
+        // Left to right in block order, as the scalar combine adds.
+        acc += _mm_cvtss_f32(prod);
+        acc += _mm_cvtss_f32(_mm_shuffle_ps::<1>(prod, prod));
+        acc += _mm_cvtss_f32(_mm_shuffle_ps::<2>(prod, prod));
+        acc += _mm_cvtss_f32(_mm_shuffle_ps::<3>(prod, prod));
         c += 4;
     }
     while c < chunks {
         let p = base.add(c * STRIDE);
-        let codes = decode_tq1(p);
+        let dot = (_mm512_reduce_add_epi32(dot_powers(&powers(p), a.add(c * TQ1_PREPARED)))
+            >> TRIT_SHIFT)
+            - *prep.sums.get_unchecked(c);
         let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
             p.add(52).cast::<u16>().read_unaligned(),
         ))));
-        for r in 0..n {
-            let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
-            let dot = _mm512_reduce_add_epi32(dot_tq1(&codes, a))
-                - *prep.sums.get_unchecked(r * chunks + c);
-            *out.get_unchecked_mut(r * chunks + c) = dot;
-            *acc.get_unchecked_mut(r) += d * dot as f32;
-        }
+        acc += d * dot as f32;
         c += 1;
     }
-    if let Some(y) = fused {
-        for r in 0..n {
-            y[r] = acc[r] * prep.inv_scales[r];
+    acc
+}
+
+/// `3 · q mod 256` per byte on 256-bit vectors (see [`times3`] for why `asm!`).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn times3_256(q: __m256i) -> __m256i {
+    let out: __m256i;
+    // SAFETY: register-only byte adds; AVX2 is enabled for this function.
+    std::arch::asm!(
+        "vpaddb {t}, {q}, {q}",
+        "vpaddb {o}, {t}, {q}",
+        q = in(ymm_reg) q,
+        t = out(ymm_reg) _,
+        o = lateout(ymm_reg) out,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    out
+}
+
+/// The five trit vectors (0, 1 or 2 per byte) of 32 code bytes, by llama.cpp's
+/// halving-add form of `(q · 3) >> 8` (AVX2 has no unsigned byte compare):
+/// with `q' = q ∸ 1`, it equals `avg(q', avg(q', 0)) >> 6`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn trits_256(q0: __m256i) -> [__m256i; 5] {
+    let zero = _mm256_setzero_si256();
+    let one = _mm256_set1_epi8(1);
+    let three = _mm256_set1_epi8(3);
+    let top = |q: __m256i| {
+        let q = _mm256_subs_epu8(q, one);
+        let s = _mm256_avg_epu8(q, _mm256_avg_epu8(q, zero));
+        _mm256_and_si256(_mm256_srli_epi16::<6>(s), three)
+    };
+    let q1 = times3_256(q0);
+    let q2 = times3_256(q1);
+    let q3 = times3_256(q2);
+    let q4 = times3_256(q3);
+    [top(q0), top(q1), top(q2), top(q3), top(q4)]
+}
+
+/// AVX2 for TQ1_0: `out[r * chunks + c]` for every block of the row (the f32 outputs
+/// come from the shared combine). The 52 code bytes go in two halves — bytes 0..32,
+/// then bytes 32..52 assembled from a 16- and a 4-byte load so nothing past the
+/// block is read — matching the prepared layout's lanes 0..32 and 32..64. `maddubs`
+/// pair sums of trits (≤ 2) times int8 stay far below int16 saturation, and ten of
+/// them (≤ 5120) still fit before one `madd` widens them.
+///
+/// # Safety
+/// The CPU must support AVX2; `row` must hold `chunks` 54-byte blocks and `prep`
+/// must be in the TQ1_0 layout.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn row_dots_tq1_avx2(
+    row: &[u8],
+    prep: &Prepared,
+    chunks: usize,
+    out: &mut [i32],
+) {
+    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
+    let ones = _mm256_set1_epi16(1);
+    for c in 0..chunks {
+        let p = row.as_ptr().add(c * STRIDE);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
+        let lo = _mm256_loadu_si256(p as *const __m256i);
+        let hi = _mm256_set_m128i(
+            _mm_cvtsi32_si128(p.add(48).cast::<i32>().read_unaligned()),
+            _mm_loadu_si128(p.add(32) as *const __m128i),
+        );
+        let halves = [trits_256(lo), trits_256(hi)];
+        for r in 0..prep.n {
+            let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
+            let mut acc = _mm256_setzero_si256();
+            for t in 0..5 {
+                for (h, codes) in halves.iter().enumerate() {
+                    let x = _mm256_loadu_si256(a.add(64 * t + 32 * h) as *const __m256i);
+                    acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(codes[t], x));
+                }
+            }
+            *out.get_unchecked_mut(r * chunks + c) = hsum_epi32_256(_mm256_madd_epi16(acc, ones))
+                - *prep.sums.get_unchecked(r * chunks + c);
         }
     }
 }

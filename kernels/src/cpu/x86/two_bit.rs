@@ -1,4 +1,6 @@
-//! One 2-bit weight row (TQ2_0 or I2_S) at a time: the GEMV kernels, and GEMM on AVX2.
+//! One 2-bit weight row (TQ2_0 or I2_S) at a time, as int32 chunk dots: the AVX2
+//! GEMV/GEMM (the shared combine forms the floats), and on AVX-512 the chunk dots the
+//! bit-exactness tests compare.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
@@ -8,13 +10,11 @@ use super::super::Prepared;
 use super::{Layout, PREFETCH, decode512, dot512, reduce4};
 use crate::quant::CHUNK;
 
-/// AVX-512 VNNI: `out[r * chunks + c]` for the row's `full` 256-weight chunks. With
-/// `fused` (TQ2_0 rows without a tail) it also writes the f32 outputs, combining the
-/// chunk dots with the block scales exactly as the shared scalar combine does, but
-/// with F16C and vector multiplies: the scalar combine cost a third of the GEMV. Chunks
-/// go four at a time: sixteen code registers are decoded once and reused for every
-/// activation row (GEMM reads each weight once), and the four chunk sums of a row are
-/// reduced together.
+/// AVX-512 VNNI: `out[r * chunks + c]` for the row's `full` 256-weight chunks — the
+/// per-chunk int32 dots that `CpuKernels::row_chunk_dots` exposes to the bit-exactness
+/// tests (the GEMV and GEMM themselves run the `gemv` and `gemm` kernels). Chunks go
+/// four at a time: sixteen code registers decoded once serve every activation row,
+/// and the four chunk sums of a row are reduced together.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VNNI; `row` must hold `full` chunks at
@@ -27,18 +27,12 @@ pub(crate) unsafe fn row_dots_avx512(
     prep: &Prepared,
     chunks: usize,
     out: &mut [i32],
-    fused: Option<&mut [f32]>,
 ) {
     let n = prep.n;
     let base = row.as_ptr();
-    // Per activation row, Σ_c d_c · dot_c in chunk order (only for `fused`).
-    let mut acc = [0.0f32; super::super::MAX_N];
     let mut c = 0;
     while c + 4 <= full {
         let p = base.add(c * layout.chunk_stride);
-        for q in 0..4 {
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + q * 64) as *const i8);
-        }
         let codes = [
             decode512(p, layout.reversed),
             decode512(p.add(layout.chunk_stride), layout.reversed),
@@ -55,59 +49,26 @@ pub(crate) unsafe fn row_dots_avx512(
             );
             let at = r * chunks + c;
             let sums = _mm_loadu_si128(prep.sums.as_ptr().add(at) as *const __m128i);
-            let dots = _mm_sub_epi32(s, sums);
-            _mm_storeu_si128(out.as_mut_ptr().add(at) as *mut __m128i, dots);
-            if fused.is_some() {
-                let stride = layout.chunk_stride;
-                let d = _mm_cvtph_ps(_mm_set_epi16(
-                    0,
-                    0,
-                    0,
-                    0,
-                    p.add(3 * stride + 64).cast::<i16>().read_unaligned(),
-                    p.add(2 * stride + 64).cast::<i16>().read_unaligned(),
-                    p.add(stride + 64).cast::<i16>().read_unaligned(),
-                    p.add(64).cast::<i16>().read_unaligned(),
-                ));
-                // Same roundings as the scalar combine: (d · (dot as f32)), then a
-                // left-to-right sum in chunk order.
-                let mut prod = [0.0f32; 4];
-                _mm_storeu_ps(prod.as_mut_ptr(), _mm_mul_ps(d, _mm_cvtepi32_ps(dots)));
-                let a = acc.get_unchecked_mut(r);
-                *a += prod[0];
-                *a += prod[1];
-                *a += prod[2];
-                *a += prod[3];
-            }
+            _mm_storeu_si128(
+                out.as_mut_ptr().add(at) as *mut __m128i,
+                _mm_sub_epi32(s, sums),
+            );
         }
         c += 4;
     }
     while c < full {
-        let p = base.add(c * layout.chunk_stride);
-        let codes = decode512(p, layout.reversed);
+        let codes = decode512(base.add(c * layout.chunk_stride), layout.reversed);
         for r in 0..n {
             let a = prep.values.as_ptr().add(r * prep.stride + c * CHUNK);
-            let dot = _mm512_reduce_add_epi32(dot512(&codes, a))
+            *out.get_unchecked_mut(r * chunks + c) = _mm512_reduce_add_epi32(dot512(&codes, a))
                 - *prep.sums.get_unchecked(r * chunks + c);
-            *out.get_unchecked_mut(r * chunks + c) = dot;
-            if fused.is_some() {
-                let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
-                    p.add(64).cast::<u16>().read_unaligned(),
-                ))));
-                *acc.get_unchecked_mut(r) += d * dot as f32;
-            }
         }
         c += 1;
-    }
-    if let Some(y) = fused {
-        for r in 0..n {
-            y[r] = acc[r] * prep.inv_scales[r];
-        }
     }
 }
 
 #[inline(always)]
-unsafe fn hsum_epi32_256(v: __m256i) -> i32 {
+pub(super) unsafe fn hsum_epi32_256(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));

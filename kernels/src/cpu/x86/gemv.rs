@@ -1,0 +1,123 @@
+//! GEMV (`n = 1`) on AVX-512 for the 2-bit formats: one weight row per call with
+//! everything in registers, so a row costs its `dpbusd`s, its decode and little else.
+//!
+//! - TQ2_0 reduces four chunks at once and adds `d_c · (dot_c as f32)` into a
+//!   register in chunk order: the shared scalar combine's roundings, without the
+//!   memory round trip per chunk that made the general kernel a third slower than
+//!   the memory system.
+//! - I2_S has one scale per tensor, so its unsigned dots accumulate over the whole
+//!   row in registers (codes left unshifted, see [`i2s`]) and are reduced once.
+//!
+//! Both prefetch `PREFETCH` bytes ahead of the row stream, which runs on into the
+//! next rows of the same thread.
+
+#![allow(unsafe_op_in_unsafe_fn)]
+
+use std::arch::x86_64::*;
+
+use super::super::Prepared;
+use super::{decode512, dot512, prefetch_span, reduce4};
+use crate::format::tq2_0;
+use crate::quant::CHUNK;
+
+/// TQ2_0 row: `Σ_c d_c · (dot_c as f32)` in chunk order, before the activation scale.
+///
+/// # Safety
+/// AVX-512 F/BW/VNNI and F16C; `row` holds `full` 66-byte blocks; `prep` is in the
+/// 2-bit layout with one activation row.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
+pub(crate) unsafe fn tq2(row: &[u8], full: usize, prep: &Prepared) -> f32 {
+    const STRIDE: usize = tq2_0::BLOCK_BYTES;
+    let base = row.as_ptr();
+    let a = prep.values.as_ptr();
+    let mut acc = 0.0f32;
+    let mut c = 0;
+    while c + 4 <= full {
+        let p = base.add(c * STRIDE);
+        prefetch_span(p, 4 * STRIDE);
+        let s = reduce4(
+            dot512(&decode512(p, false), a.add(c * CHUNK)),
+            dot512(&decode512(p.add(STRIDE), false), a.add((c + 1) * CHUNK)),
+            dot512(&decode512(p.add(2 * STRIDE), false), a.add((c + 2) * CHUNK)),
+            dot512(&decode512(p.add(3 * STRIDE), false), a.add((c + 3) * CHUNK)),
+        );
+        let sums = _mm_loadu_si128(prep.sums.as_ptr().add(c) as *const __m128i);
+        let dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, sums));
+        let d = _mm_cvtph_ps(_mm_set_epi16(
+            0,
+            0,
+            0,
+            0,
+            p.add(3 * STRIDE + 64).cast::<i16>().read_unaligned(),
+            p.add(2 * STRIDE + 64).cast::<i16>().read_unaligned(),
+            p.add(STRIDE + 64).cast::<i16>().read_unaligned(),
+            p.add(64).cast::<i16>().read_unaligned(),
+        ));
+        let prod = _mm_mul_ps(d, dots);
+        // Left to right in chunk order, as the scalar combine adds.
+        acc += _mm_cvtss_f32(prod);
+        acc += _mm_cvtss_f32(_mm_shuffle_ps::<1>(prod, prod));
+        acc += _mm_cvtss_f32(_mm_shuffle_ps::<2>(prod, prod));
+        acc += _mm_cvtss_f32(_mm_shuffle_ps::<3>(prod, prod));
+        c += 4;
+    }
+    while c < full {
+        let p = base.add(c * STRIDE);
+        let dot = _mm512_reduce_add_epi32(dot512(&decode512(p, false), a.add(c * CHUNK)))
+            - *prep.sums.get_unchecked(c);
+        let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
+            p.add(64).cast::<u16>().read_unaligned(),
+        ))));
+        acc += d * dot as f32;
+        c += 1;
+    }
+    acc
+}
+
+/// I2_S row: `Σ c·a` over the row's `full` chunks with unsigned codes (the caller
+/// subtracts the activation sums and adds the half-chunk tail).
+///
+/// The codes are not shifted down: `w & (3 << 2j)` is `4^j ·` the code at shift
+/// `2j`, so each shift position gets its own accumulator (exactly `4^j ×` its dot)
+/// and the row's total is `Σ_j acc_j >> 2j` — four ANDs per 256 codes instead of
+/// three shifts and four ANDs. A code byte's product stays within `dpbusd`'s exact
+/// int32 range (`192 · 128` per byte).
+///
+/// # Safety
+/// AVX-512 F/BW/VNNI; `row` holds `full` 64-byte chunks; `prep` as for [`tq2`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,f16c")]
+pub(crate) unsafe fn i2s(row: &[u8], full: usize, prep: &Prepared) -> i32 {
+    let base = row.as_ptr();
+    let a = prep.values.as_ptr();
+    let masks = [0x03u8, 0x0c, 0x30, 0xc0].map(|m| _mm512_set1_epi8(m as i8));
+    // Per shift position j, for even and odd chunks (so consecutive chunks' `dpbusd`s
+    // do not wait on each other).
+    let mut acc = [[_mm512_setzero_si512(); 4]; 2];
+    let mut c = 0;
+    while c < full {
+        let p = base.add(c * 64);
+        prefetch_span(p, 128);
+        for (half, set) in acc.iter_mut().enumerate() {
+            if c + half == full {
+                break;
+            }
+            let w = _mm512_loadu_si512(p.add(64 * half) as *const __m512i);
+            let x = a.add((c + half) * CHUNK);
+            for (j, acc) in set.iter_mut().enumerate() {
+                // I2_S keeps activation group g at shift 6 − 2g.
+                let act = _mm512_loadu_si512(x.add(64 * (3 - j)) as *const __m512i);
+                *acc = _mm512_dpbusd_epi32(*acc, _mm512_and_si512(w, masks[j]), act);
+            }
+        }
+        c += 2;
+    }
+    let pos = |j: usize| _mm512_add_epi32(acc[0][j], acc[1][j]);
+    let total = _mm512_add_epi32(
+        _mm512_add_epi32(pos(0), _mm512_srai_epi32::<2>(pos(1))),
+        _mm512_add_epi32(
+            _mm512_srai_epi32::<4>(pos(2)),
+            _mm512_srai_epi32::<6>(pos(3)),
+        ),
+    );
+    _mm512_reduce_add_epi32(total)
+}
