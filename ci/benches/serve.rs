@@ -17,6 +17,8 @@ use gauntlet_engine::load::{CancellationToken, LoadOptions, Loader};
 use gauntlet_kernels::CpuKernels;
 
 const IO_DEADLINE: Duration = Duration::from_secs(10);
+/// How long the server may take to print its address (it loads the model first).
+const START_DEADLINE: Duration = Duration::from_secs(60);
 const BODY: &str = r#"{"seed": 3, "steps": 1}"#;
 /// Requests in the latency loop, per preset (bounded count; 4 clients share them).
 const LOAD_REQUESTS: usize = 2000;
@@ -38,10 +40,22 @@ impl Server {
             .spawn()
             .expect("start gauntlet serve");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
+        // Read on a thread so the wait has a deadline: a server that neither listens
+        // nor exits must fail the bench, not hang it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(START_DEADLINE) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("gauntlet serve printed no address within {START_DEADLINE:?}");
+            }
+        };
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
