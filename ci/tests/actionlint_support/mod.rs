@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-/// `$ACTIONLINT`, else `actionlint` on PATH; `None` after printing the one SKIP line,
-/// or a panic when `GAUNTLET_REQUIRE_ACTIONLINT=1`.
+/// `$ACTIONLINT`, else `actionlint` on PATH, else the one `.ci/run` installs into
+/// `target/ci-venv` (so `gauntlet run` after `.ci/run` lints too); `None` after
+/// printing the one SKIP line, or a panic when `GAUNTLET_REQUIRE_ACTIONLINT=1`.
 pub fn actionlint_or_skip() -> Option<PathBuf> {
     let found = std::env::var_os("ACTIONLINT")
         .filter(|p| !p.is_empty())
@@ -13,6 +14,11 @@ pub fn actionlint_or_skip() -> Option<PathBuf> {
             std::env::split_paths(&path)
                 .map(|d| d.join("actionlint"))
                 .find(|p| p.is_file())
+        })
+        .or_else(|| {
+            let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/ci-venv/bin/actionlint");
+            venv.is_file().then_some(venv)
         });
     if found.is_none() {
         if std::env::var("GAUNTLET_REQUIRE_ACTIONLINT").as_deref() == Ok("1") {
