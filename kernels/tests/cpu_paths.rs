@@ -8,17 +8,22 @@ use gauntlet_kernels::{
 };
 use proptest::prelude::*;
 
-/// Tensor bytes for `m × k` in `format` from codes and per-row scales (TQ: varied
-/// per-block scales via a per-row scale; I2_S: one tensor scale).
+/// Tensor bytes for `m × k` in `format` from codes and scales. TQ formats get a scale
+/// per block, cycling through `scales` block after block, so neighbouring blocks of a
+/// row differ and a kernel that pairs a block's dot with the wrong block's scale (or
+/// adds them in another order) fails; I2_S has one tensor scale, `scales[0]`.
 fn build(format: TernaryFormat, m: usize, k: usize, codes: &[i8], scales: &[f32]) -> Vec<u8> {
     let mut bytes = Vec::new();
-    for i in 0..m {
+    let per_block = format != TernaryFormat::I2S;
+    let step = if per_block { format.block_weights() } else { k };
+    for (b, block) in codes[..m * k].chunks(step).enumerate() {
+        let scale = if per_block {
+            scales[b % scales.len()]
+        } else {
+            scales[0]
+        };
         format
-            .encode_codes(
-                &codes[i * k..(i + 1) * k],
-                scales[i % scales.len()],
-                &mut bytes,
-            )
+            .encode_codes(block, scale, &mut bytes)
             .expect("encode");
     }
     if format == TernaryFormat::I2S {
@@ -54,7 +59,7 @@ fn case() -> impl Strategy<Value = Case> {
             (
                 prop::collection::vec(-1i8..=1, m * k),
                 prop::collection::vec(any::<i8>(), n * k),
-                prop::collection::vec(1e-3f32..4.0, 1..4),
+                prop::collection::vec(1e-3f32..4.0, 2..6),
                 prop::collection::vec(1e-4f32..1.0, n),
             )
                 .prop_map(move |(codes, acts, scales, inv)| Case {

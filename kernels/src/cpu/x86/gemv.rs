@@ -16,7 +16,7 @@
 use std::arch::x86_64::*;
 
 use super::super::Prepared;
-use super::{decode512, dot512, prefetch_span, reduce4};
+use super::{add_scaled4, decode512, dot512, prefetch_span, reduce4};
 use crate::format::tq2_0;
 use crate::quant::CHUNK;
 
@@ -41,24 +41,7 @@ pub(crate) unsafe fn tq2(row: &[u8], full: usize, prep: &Prepared) -> f32 {
             dot512(&decode512(p.add(2 * STRIDE), false), a.add((c + 2) * CHUNK)),
             dot512(&decode512(p.add(3 * STRIDE), false), a.add((c + 3) * CHUNK)),
         );
-        let sums = _mm_loadu_si128(prep.sums.as_ptr().add(c) as *const __m128i);
-        let dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, sums));
-        let d = _mm_cvtph_ps(_mm_set_epi16(
-            0,
-            0,
-            0,
-            0,
-            p.add(3 * STRIDE + 64).cast::<i16>().read_unaligned(),
-            p.add(2 * STRIDE + 64).cast::<i16>().read_unaligned(),
-            p.add(STRIDE + 64).cast::<i16>().read_unaligned(),
-            p.add(64).cast::<i16>().read_unaligned(),
-        ));
-        let prod = _mm_mul_ps(d, dots);
-        // Left to right in chunk order, as the scalar combine adds.
-        acc += _mm_cvtss_f32(prod);
-        acc += _mm_cvtss_f32(_mm_shuffle_ps::<1>(prod, prod));
-        acc += _mm_cvtss_f32(_mm_shuffle_ps::<2>(prod, prod));
-        acc += _mm_cvtss_f32(_mm_shuffle_ps::<3>(prod, prod));
+        acc = add_scaled4(acc, s, prep.sums.as_ptr().add(c), p, STRIDE, 64);
         c += 4;
     }
     while c < full {

@@ -67,6 +67,38 @@ pub(super) unsafe fn reduce4(a: __m512i, b: __m512i, c: __m512i, d: __m512i) -> 
     )
 }
 
+/// `acc + Σ_c d_c · ((s_c − sums_c) as f32)` over four consecutive chunks, added left
+/// to right in chunk order: the scalar combine's roundings. Chunk `c` starts at
+/// `p + c · stride` and holds its f16 scale at byte `scale_at`.
+#[inline(always)]
+pub(super) unsafe fn add_scaled4(
+    mut acc: f32,
+    s: __m128i,
+    sums: *const i32,
+    p: *const u8,
+    stride: usize,
+    scale_at: usize,
+) -> f32 {
+    let dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, _mm_loadu_si128(sums as *const __m128i)));
+    let scale = |c: usize| p.add(c * stride + scale_at).cast::<i16>().read_unaligned();
+    let d = _mm_cvtph_ps(_mm_set_epi16(
+        0,
+        0,
+        0,
+        0,
+        scale(3),
+        scale(2),
+        scale(1),
+        scale(0),
+    ));
+    let prod = _mm_mul_ps(d, dots);
+    acc += _mm_cvtss_f32(prod);
+    acc += _mm_cvtss_f32(_mm_shuffle_ps::<1>(prod, prod));
+    acc += _mm_cvtss_f32(_mm_shuffle_ps::<2>(prod, prod));
+    acc += _mm_cvtss_f32(_mm_shuffle_ps::<3>(prod, prod));
+    acc
+}
+
 /// The four code vectors of one 256-weight chunk, in activation-group order.
 #[inline(always)]
 pub(super) unsafe fn decode512(p: *const u8, reversed: bool) -> [__m512i; 4] {

@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 
 use super::super::{Prepared, TQ1_PREPARED};
 use super::two_bit::hsum_epi32_256;
-use super::{PREFETCH, prefetch_span, reduce4};
+use super::{PREFETCH, add_scaled4, prefetch_span, reduce4};
 
 /// Dots of [`powers`] vectors come out 256 times the trit dot (see [`dot_powers`]).
 const TRIT_SHIFT: u32 = 8;
@@ -150,24 +150,7 @@ pub(crate) unsafe fn gemv_tq1_avx512(row: &[u8], chunks: usize, prep: &Prepared)
             dot_powers(&powers(p.add(3 * STRIDE)), a.add(3 * TQ1_PREPARED)),
         );
         let s = _mm_srai_epi32::<{ TRIT_SHIFT as i32 }>(s);
-        let sums = _mm_loadu_si128(prep.sums.as_ptr().add(c) as *const __m128i);
-        let dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, sums));
-        let d = _mm_cvtph_ps(_mm_set_epi16(
-            0,
-            0,
-            0,
-            0,
-            p.add(3 * STRIDE + 52).cast::<i16>().read_unaligned(),
-            p.add(2 * STRIDE + 52).cast::<i16>().read_unaligned(),
-            p.add(STRIDE + 52).cast::<i16>().read_unaligned(),
-            p.add(52).cast::<i16>().read_unaligned(),
-        ));
-        let prod = _mm_mul_ps(d, dots);
-        // Left to right in block order, as the scalar combine adds.
-        acc += _mm_cvtss_f32(prod);
-        acc += _mm_cvtss_f32(_mm_shuffle_ps::<1>(prod, prod));
-        acc += _mm_cvtss_f32(_mm_shuffle_ps::<2>(prod, prod));
-        acc += _mm_cvtss_f32(_mm_shuffle_ps::<3>(prod, prod));
+        acc = add_scaled4(acc, s, prep.sums.as_ptr().add(c), p, STRIDE, 52);
         c += 4;
     }
     while c < chunks {
