@@ -56,7 +56,29 @@ pub struct StressCtx {
     pub(crate) board: Arc<Board>,
 }
 
+/// Salt separating the body's random stream from the jitter stream of the same iteration.
+const BODY_SALT: u64 = 0xA076_1D64_78BD_642F;
+
 impl StressCtx {
+    /// What iteration `iteration` of `task` sees, on either runner: its own random
+    /// stream, salted apart from the jitter planned for the same iteration.
+    pub(crate) fn for_iteration(
+        task: usize,
+        iteration: u64,
+        seed: u64,
+        jitter_max: Duration,
+        board: Arc<Board>,
+    ) -> Self {
+        StressCtx {
+            task,
+            iteration,
+            seed,
+            jitter_max,
+            rng: SeededRng::for_iteration(seed ^ BODY_SALT, task, iteration),
+            board,
+        }
+    }
+
     /// This task's index, `0..concurrency`.
     pub fn task(&self) -> usize {
         self.task

@@ -13,7 +13,7 @@ use std::{
 
 use super::{
     Stress, StressCtx, StressError, StressReport, StuckTask,
-    ctx::{SeededRng, planned_jitter},
+    ctx::planned_jitter,
     monitor::{self, Board},
     report::summarize,
 };
@@ -27,9 +27,6 @@ enum Msg {
     },
     Stuck(Vec<StuckTask>),
 }
-
-/// Salt separating the body's random stream from the jitter stream of the same iteration.
-pub(crate) const BODY_SALT: u64 = 0xA076_1D64_78BD_642F;
 
 pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     p.downcast_ref::<&str>()
@@ -68,14 +65,8 @@ where
                     if !j.is_zero() {
                         std::thread::sleep(j);
                     }
-                    let mut ctx = StressCtx {
-                        task,
-                        iteration: it,
-                        seed,
-                        jitter_max,
-                        rng: SeededRng::for_iteration(seed ^ BODY_SALT, task, it),
-                        board: board.clone(),
-                    };
+                    let mut ctx =
+                        StressCtx::for_iteration(task, it, seed, jitter_max, board.clone());
                     board.begin(task, it);
                     let t0 = Instant::now();
                     let r = catch_unwind(AssertUnwindSafe(|| body(&mut ctx)));

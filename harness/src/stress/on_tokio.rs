@@ -6,9 +6,9 @@ use tokio::task::JoinSet;
 
 use super::{
     Stress, StressCtx, StressError, StressReport,
-    ctx::{SeededRng, planned_jitter},
+    ctx::planned_jitter,
     monitor::{self, Board},
-    on_threads::{BODY_SALT, panic_message},
+    on_threads::panic_message,
     report::summarize,
 };
 
@@ -38,14 +38,7 @@ where
                 if !j.is_zero() {
                     tokio::time::sleep(j).await;
                 }
-                let ctx = StressCtx {
-                    task,
-                    iteration: it,
-                    seed,
-                    jitter_max,
-                    rng: SeededRng::for_iteration(seed ^ BODY_SALT, task, it),
-                    board: board.clone(),
-                };
+                let ctx = StressCtx::for_iteration(task, it, seed, jitter_max, board.clone());
                 board.begin(task, it);
                 let t0 = Instant::now();
                 body(ctx).await;
