@@ -217,47 +217,27 @@ macro_rules! by_shape {
     };
 }
 
-/// [`tq2`] for `w` weight rows (1..=2) × `r` activation rows (1..=8).
-///
-/// # Safety
-/// As [`tq2`].
-pub(crate) unsafe fn block_tq2(
-    w: usize,
-    r: usize,
-    rows: [*const u8; 2],
-    full: usize,
-    prep: &Prepared,
-    r0: usize,
-) -> [f32; 16] {
-    by_shape!(tq2, w, r, rows, full, prep, r0)
+/// Defines a `block_*` entry point: one kernel for `w` weight rows (1..=2) × `r` activation rows
+/// (1..=8), the shape picked at run time.
+macro_rules! block_fn {
+    ($name:ident, $kernel:ident, $out:ty) => {
+        #[doc = concat!("[`", stringify!($kernel), "`] for `w` weight rows (1..=2) × `r` activation rows (1..=8).")]
+        ///
+        /// # Safety
+        #[doc = concat!("As [`", stringify!($kernel), "`].")]
+        pub(crate) unsafe fn $name(
+            w: usize,
+            r: usize,
+            rows: [*const u8; 2],
+            full: usize,
+            prep: &Prepared,
+            r0: usize,
+        ) -> [$out; 16] {
+            by_shape!($kernel, w, r, rows, full, prep, r0)
+        }
+    };
 }
 
-/// [`i2s`] for `w` weight rows (1..=2) × `r` activation rows (1..=8).
-///
-/// # Safety
-/// As [`i2s`].
-pub(crate) unsafe fn block_i2s(
-    w: usize,
-    r: usize,
-    rows: [*const u8; 2],
-    full: usize,
-    prep: &Prepared,
-    r0: usize,
-) -> [i32; 16] {
-    by_shape!(i2s, w, r, rows, full, prep, r0)
-}
-
-/// [`tq1`] for `w` weight rows (1..=2) × `r` activation rows (1..=8).
-///
-/// # Safety
-/// As [`tq1`].
-pub(crate) unsafe fn block_tq1(
-    w: usize,
-    r: usize,
-    rows: [*const u8; 2],
-    full: usize,
-    prep: &Prepared,
-    r0: usize,
-) -> [f32; 16] {
-    by_shape!(tq1, w, r, rows, full, prep, r0)
-}
+block_fn!(block_tq2, tq2, f32);
+block_fn!(block_i2s, i2s, i32);
+block_fn!(block_tq1, tq1, f32);
