@@ -33,6 +33,25 @@ pub(super) fn gemv_rows_avx512(
         let k = acts.k();
         let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
         let inv = acts.inv_scale(0);
+        let mut rows = rows;
+        if w.format() == TernaryFormat::Tq1_0 {
+            // Two TQ1_0 rows per call share the activation loads (the 2-bit formats
+            // stay one row per call: a second weight stream slowed them from DRAM).
+            while rows.len() >= 2 {
+                let i = rows.start;
+                // SAFETY: AVX-512 path; both rows hold `chunks` blocks, `prep` is in
+                // the TQ1_0 layout.
+                let y = unsafe {
+                    super::x86::tq1::gemv2_tq1_avx512(w.row(i), w.row(i + 1), chunks, prep)
+                };
+                // SAFETY: outputs i and i + 1 belong to this caller alone.
+                unsafe {
+                    *out.at(i) = y[0] * inv;
+                    *out.at(i + 1) = y[1] * inv;
+                }
+                rows.start += 2;
+            }
+        }
         for i in rows {
             let row = w.row(i);
             let y = match w.format() {

@@ -16,7 +16,7 @@
 use std::arch::x86_64::*;
 
 use super::super::Prepared;
-use super::{add_scaled4, decode512, dot512, prefetch_span, reduce4};
+use super::{add_scaled4, decode512, dot512, prefetch_span, reduce4, scaled1};
 use crate::format::tq2_0;
 use crate::quant::CHUNK;
 
@@ -48,10 +48,7 @@ pub(crate) unsafe fn tq2(row: &[u8], full: usize, prep: &Prepared) -> f32 {
         let p = base.add(c * STRIDE);
         let dot = _mm512_reduce_add_epi32(dot512(&decode512(p, false), a.add(c * CHUNK)))
             - *prep.sums.get_unchecked(c);
-        let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
-            p.add(64).cast::<u16>().read_unaligned(),
-        ))));
-        acc += d * dot as f32;
+        acc += scaled1(dot, p, 64);
         c += 1;
     }
     acc
