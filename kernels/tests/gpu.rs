@@ -2,10 +2,11 @@
 //! oracle where a GPU exists (`SKIP no GPU` elsewhere, a failure under
 //! `GAUNTLET_REQUIRE_GPU=1`).
 
+mod gpu_cases;
+
 use std::time::{Duration, Instant};
 
 use gauntlet_kernels::gpu::{self, Backend, GpuBackend, GpuInitError};
-use gauntlet_kernels::{CpuKernels, KernelPath, TernaryFormat, TernaryMatrix};
 
 fn require_gpu() -> bool {
     std::env::var("GAUNTLET_REQUIRE_GPU").is_ok_and(|v| v == "1")
@@ -99,36 +100,10 @@ fn init_timeout_parsing() {
 #[test]
 fn gpu_gemm_equals_scalar_bit_exactly() {
     let Some(gpu) = gpu_or_skip() else { return };
-    let scalar = CpuKernels::new(KernelPath::Scalar, 1).expect("scalar");
-    // (format, m, k, n): ragged I2_S tail (k = 3 · 128) and several activation rows.
-    let shapes = [
-        (TernaryFormat::Tq2_0, 37, 768, 1),
-        (TernaryFormat::Tq2_0, 64, 2560, 3),
-        (TernaryFormat::I2S, 29, 384, 2),
-        (TernaryFormat::I2S, 128, 2560, 1),
-    ];
-    for (format, m, k, n) in shapes {
-        let (bytes, x) = gauntlet_kernels::roofline::synthetic(format, m, k, n).expect("synthetic");
-        let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
-        let mut want = vec![0.0f32; m * n];
-        scalar.gemm(&w, &x, &mut want).expect("scalar");
-        let resident = gpu.upload(&w).expect("upload");
-        let (got, dots) = gpu.gemm_with_dots(&resident, &x, true).expect("gpu gemm");
-        let chunks = k.div_ceil(256);
-        for r in 0..n {
-            for i in 0..m {
-                let cpu_dots = scalar.row_chunk_dots(&w, i, &x).expect("dots");
-                let gpu_dots = &dots[(r * m + i) * chunks..(r * m + i + 1) * chunks];
-                assert_eq!(
-                    gpu_dots,
-                    &cpu_dots[r * chunks..(r + 1) * chunks],
-                    "{format} row {i} act {r}"
-                );
-            }
-        }
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&got), bits(&want), "{format} {m}x{k} n={n}");
-    }
+    gpu_cases::assert_equals_scalar(|w, x| {
+        let resident = gpu.upload(w).expect("upload");
+        gpu.gemm_with_dots(&resident, x, true).expect("gpu gemm")
+    });
 }
 
 /// The CUDA source compiles with NVRTC (needs only libnvrtc, not a GPU).

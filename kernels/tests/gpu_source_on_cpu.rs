@@ -9,11 +9,13 @@
 //! Needs a C++20 compiler (`$CXX`, else `c++`); without one it prints `SKIP`, and
 //! `GAUNTLET_REQUIRE_CXX=1` turns that into a failure.
 
+mod gpu_cases;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gauntlet_kernels::quant::QuantizedActivations;
-use gauntlet_kernels::{CpuKernels, KernelPath, TernaryFormat, TernaryMatrix};
+use gauntlet_kernels::{TernaryFormat, TernaryMatrix};
 
 fn require_cxx() -> bool {
     std::env::var("GAUNTLET_REQUIRE_CXX").is_ok_and(|v| v == "1")
@@ -111,33 +113,5 @@ fn cuda_source_equals_scalar_bit_exactly() {
     let Some(exe) = build_harness(dir.path()) else {
         return;
     };
-    let scalar = CpuKernels::new(KernelPath::Scalar, 1).expect("scalar");
-    // The GPU suite's shapes: a ragged I2_S tail (k = 3 · 128), several activation
-    // rows, and synthetic scales that change from block to block.
-    let shapes = [
-        (TernaryFormat::Tq2_0, 37, 768, 1),
-        (TernaryFormat::Tq2_0, 64, 2560, 3),
-        (TernaryFormat::I2S, 29, 384, 2),
-        (TernaryFormat::I2S, 48, 2560, 1),
-    ];
-    for (format, m, k, n) in shapes {
-        let (bytes, x) = gauntlet_kernels::roofline::synthetic(format, m, k, n).expect("synthetic");
-        let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
-        let mut want = vec![0.0f32; m * n];
-        scalar.gemm(&w, &x, &mut want).expect("scalar");
-        let (got, dots) = run_cuda_source(&exe, dir.path(), &w, &x);
-        let chunks = k.div_ceil(256);
-        for i in 0..m {
-            let cpu_dots = scalar.row_chunk_dots(&w, i, &x).expect("dots");
-            for r in 0..n {
-                assert_eq!(
-                    &dots[(r * m + i) * chunks..(r * m + i + 1) * chunks],
-                    &cpu_dots[r * chunks..(r + 1) * chunks],
-                    "{format} row {i} activation row {r}: chunk dots"
-                );
-            }
-        }
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&got), bits(&want), "{format} {m}x{k} n={n}: outputs");
-    }
+    gpu_cases::assert_equals_scalar(|w, x| run_cuda_source(&exe, dir.path(), w, x));
 }
