@@ -29,16 +29,26 @@ use std::arch::x86_64::*;
 /// 197–201 and the best streaming read (the read baseline shares this constant).
 pub(super) const PREFETCH: usize = 4096;
 
-/// Prefetches the lines of `bytes` bytes starting `PREFETCH` ahead of `p` (the last
-/// byte's line included, which a 64-byte step alone can miss on unaligned rows).
+/// Prefetches the lines of `bytes` bytes starting `NEAR` bytes ahead of `p` into L1
+/// and, when `FAR` is not zero, those `FAR` bytes ahead into L2 (the last byte's line
+/// included, which a 64-byte step alone can miss on unaligned rows).
 #[inline(always)]
-pub(super) unsafe fn prefetch_span(p: *const u8, bytes: usize) {
+pub(super) unsafe fn prefetch_span<const NEAR: usize, const FAR: usize>(
+    p: *const u8,
+    bytes: usize,
+) {
     let mut q = 0;
     while q < bytes {
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + q) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(NEAR + q) as *const i8);
+        if FAR > 0 {
+            _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(FAR + q) as *const i8);
+        }
         q += 64;
     }
-    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + bytes - 1) as *const i8);
+    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(NEAR + bytes - 1) as *const i8);
+    if FAR > 0 {
+        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(FAR + bytes - 1) as *const i8);
+    }
 }
 
 /// Weight-byte stride between 256-weight chunks and the offset of the codes in a chunk.

@@ -145,7 +145,7 @@ pub(crate) unsafe fn gemv_tq1_avx512(row: &[u8], chunks: usize, prep: &Prepared)
     let mut c = 0;
     while c + 4 <= chunks {
         let p = base.add(c * STRIDE);
-        prefetch_span(p, 4 * STRIDE);
+        prefetch_span::<PREFETCH, 0>(p, 4 * STRIDE);
         let a = a.add(c * TQ1_PREPARED);
         let s = reduce4(
             dot_powers(&powers(p), a),
@@ -188,8 +188,8 @@ pub(crate) unsafe fn gemv2_tq1_avx512(
     let mut c = 0;
     while c + 2 <= chunks {
         let (p0, p1) = (b0.add(c * STRIDE), b1.add(c * STRIDE));
-        prefetch_span(p0, 2 * STRIDE);
-        prefetch_span(p1, 2 * STRIDE);
+        prefetch_span::<PREFETCH, 0>(p0, 2 * STRIDE);
+        prefetch_span::<PREFETCH, 0>(p1, 2 * STRIDE);
         let a = prep.values.as_ptr().add(c * TQ1_PREPARED);
         let next = a.add(TQ1_PREPARED);
         let s = reduce4(
