@@ -1,7 +1,9 @@
 //! Measuring kernels against the machine's memory bandwidth, for `gauntlet bench
 //! kernels` and the criterion benches: a rotating set of >1 GiB of distinct weight
 //! copies (so every GEMV reads DRAM, not cache) and a streaming-read baseline over
-//! the same-sized windows with the same threads, measured in the same run.
+//! the same-sized windows with the same threads, measured in the same run; plus the
+//! same GEMV on one cache-resident matrix, which tells a kernel that memory holds
+//! back from one that its own arithmetic does ([`Measurement::bound`]).
 
 use std::time::{Duration, Instant};
 
@@ -83,6 +85,9 @@ pub struct Measurement {
     /// Streaming-read bandwidth over same-sized cold windows, same threads, same run
     /// (median of the read rounds interleaved with the kernel's).
     pub read_gbps: f64,
+    /// Weight bytes per second with one matrix used over and over, so it stays in
+    /// cache: the kernel's own ceiling, whatever memory can deliver.
+    pub hot_gbps: f64,
 }
 
 impl Measurement {
@@ -92,6 +97,36 @@ impl Measurement {
             self.weight_gbps / self.read_gbps
         } else {
             0.0
+        }
+    }
+
+    /// What limits the cold figure: `Compute` when the kernel is slower than the
+    /// streaming read even with its matrix in cache (a faster memory system would not
+    /// help; a cheaper kernel would), else `Memory`.
+    pub fn bound(&self) -> Bound {
+        if self.hot_gbps < self.read_gbps {
+            Bound::Compute
+        } else {
+            Bound::Memory
+        }
+    }
+}
+
+/// The resource that limits a cold measurement (see [`Measurement::bound`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The kernel's arithmetic: its in-cache speed is below the streaming read.
+    Compute,
+    /// Reading the weights from memory.
+    Memory,
+}
+
+impl Bound {
+    /// `"compute"` or `"memory"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::Compute => "compute",
+            Bound::Memory => "memory",
         }
     }
 }
@@ -188,8 +223,21 @@ pub fn measure_rotating(
         read_rounds.push(t.elapsed());
     }
     std::hint::black_box(sink);
+    // The same matrix over and over: after the first call it is served from cache.
+    let hot = TernaryMatrix::new(format, m, k, &bytes)?;
+    kernels.gemm(&hot, &x, &mut out)?;
+    let mut hot_rounds = Vec::new();
+    let start = Instant::now();
+    while hot_rounds.len() < MIN_ROUNDS || start.elapsed() < min_time / 2 {
+        let t = Instant::now();
+        for _ in 0..ROUND {
+            kernels.gemm(&hot, &x, &mut out)?;
+        }
+        hot_rounds.push(t.elapsed());
+    }
     let kernel_time = median(&mut kernel_rounds) / ROUND;
     let read_time = median(&mut read_rounds) / ROUND;
+    let hot_time = median(&mut hot_rounds) / ROUND;
     let gbps = |t: Duration| weight_bytes as f64 / t.as_secs_f64() / 1e9;
     Ok(Measurement {
         format,
@@ -200,6 +248,7 @@ pub fn measure_rotating(
         ns_per_op: kernel_time.as_secs_f64() * 1e9,
         weight_gbps: gbps(kernel_time),
         read_gbps: gbps(read_time),
+        hot_gbps: gbps(hot_time),
     })
 }
 
@@ -234,6 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn bound_names_the_slower_side() {
+        let at = |hot_gbps: f64| Measurement {
+            format: TernaryFormat::Tq1_0,
+            m: 1,
+            k: 256,
+            n: 1,
+            threads: 2,
+            ns_per_op: 1.0,
+            weight_gbps: 18.0,
+            read_gbps: 30.0,
+            hot_gbps,
+        };
+        // In cache it still cannot match the read: a kernel limit.
+        assert_eq!(at(20.0).bound(), Bound::Compute);
+        assert_eq!(at(20.0).bound().name(), "compute");
+        // Fast in cache, slow from DRAM: the memory system's.
+        assert_eq!(at(60.0).bound(), Bound::Memory);
+        assert_eq!(at(60.0).bound().name(), "memory");
+    }
+
+    #[test]
     fn measurement_reports_consistent_rates() {
         let kernels = CpuKernels::new(KernelPath::detect(), 1).expect("kernels");
         for format in TernaryFormat::ALL {
@@ -255,7 +325,11 @@ mod tests {
             )
             .expect("matrix")
             .weight_bytes();
-            assert!(r.ns_per_op > 0.0 && r.read_gbps > 0.0, "{r:?}");
+            assert!(
+                r.ns_per_op > 0.0 && r.read_gbps > 0.0 && r.hot_gbps > 0.0,
+                "{r:?}"
+            );
+
             let implied = bytes as f64 / r.ns_per_op;
             assert!(
                 (implied - r.weight_gbps).abs() <= 1e-9 * implied.max(1.0),
