@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use gauntlet_engine::gguf::decode::decode_f32;
+use gauntlet_engine::gguf::decode::{DECODABLE, decode_f32};
 use gauntlet_engine::gguf::{Gguf, MappedGguf, Value};
 use serde_json::{Map, Value as Json, json};
 
@@ -69,9 +69,10 @@ fn print_values(gguf: &Gguf<'_>, name: &str, n: usize, json: bool) -> ExitCode {
     let values = match decode_f32(tensor.ggml_type(), tensor.data(), count) {
         Ok(v) => v,
         Err(e) => {
+            let types: Vec<&str> = DECODABLE.iter().map(|t| t.name()).collect();
             return fail(
                 &format!("{e} (tensor \"{name}\")"),
-                "decodable types: F32, F16, BF16, Q8_0",
+                &format!("decodable types: {}", types.join(", ")),
                 false,
             );
         }

@@ -27,6 +27,17 @@ pub enum DecodeError {
     Ternary(#[from] FormatError),
 }
 
+/// The types [`decode_f32`] decodes, for error messages that say what would work.
+pub const DECODABLE: &[GgmlType] = &[
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::TQ1_0,
+    GgmlType::TQ2_0,
+    GgmlType::I2_S,
+];
+
 /// Decodes the first `count` values of a tensor of type `ty` whose bytes are `data`.
 pub fn decode_f32(ty: GgmlType, data: &[u8], count: usize) -> Result<Vec<f32>, DecodeError> {
     let short = |need: usize| DecodeError::Short {
@@ -97,6 +108,15 @@ fn q8_0(data: &[u8], count: usize) -> Option<Vec<f32>> {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn decodable_lists_exactly_the_types_that_decode() {
+        for &ty in GgmlType::ALL {
+            // Zero values need no bytes, so only an unsupported type can fail here.
+            let decodes = !matches!(decode_f32(ty, &[], 0), Err(DecodeError::Unsupported(_)));
+            assert_eq!(DECODABLE.contains(&ty), decodes, "{ty}");
+        }
+    }
 
     #[rstest]
     #[case::f32(GgmlType::F32, 1.5f32.to_le_bytes().to_vec(), vec![1.5])]
