@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from gguf import GGMLQuantizationType as Q
-from gguf import GGUFReader, GGUFValueType as V, GGUFWriter, quants
+from gguf import GGML_QUANT_SIZES, GGUFReader, GGUFValueType as V, GGUFWriter, quants
 
 # Nested arrays as written: the reference reader's `contents()` flattens them, so the
 # expected structure comes from here and the reader's flattened view is checked against it.
@@ -98,6 +98,32 @@ def write_align64(path: Path) -> None:
     finish(w)
 
 
+# Byte offsets of each block's f16 fields, kept finite in `write_block_formats`.
+F16_FIELDS = {
+    Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2],
+    Q.Q2_K: [80, 82], Q.Q3_K: [108], Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208],
+}
+
+
+def write_block_formats(path: Path) -> None:
+    """ggml's legacy and k-quant formats as random blocks (every bit pattern of the
+    quants and packed scales occurs; the f16 scales are random finite values), which
+    the reference dequantizer decodes: the reader must agree value for value."""
+    rng = np.random.default_rng(5)
+    w = GGUFWriter(path, "llama")
+    w.add_key_value("general.name", "gauntlet reference: legacy and k-quant blocks", V.STRING)
+    for qtype, fields in F16_FIELDS.items():
+        block_size, type_size = GGML_QUANT_SIZES[qtype]
+        blocks = 8 if block_size == 32 else 2
+        raw = rng.integers(0, 256, size=(blocks, type_size), dtype=np.uint8)
+        for at in fields:
+            scales = rng.uniform(-2.0, 2.0, size=blocks).astype(np.float16)
+            raw[:, at:at + 2] = scales.view(np.uint8).reshape(blocks, 2)
+        raw = raw.reshape(2, -1)
+        w.add_tensor(f"blocks.{qtype.name.lower()}", raw, raw_shape=raw.shape, raw_dtype=qtype)
+    finish(w)
+
+
 def write_metadata_only(path: Path) -> None:
     w = GGUFWriter(path, "llama")
     w.add_key_value("general.name", "gauntlet reference: no tensors", V.STRING)
@@ -171,6 +197,7 @@ def main() -> None:
         "all_types.gguf": write_all_types,
         "align64.gguf": write_align64,
         "metadata_only.gguf": write_metadata_only,
+        "block_formats.gguf": write_block_formats,
     }
     expected = {}
     for name, write in writers.items():

@@ -1,9 +1,11 @@
 //! Any byte sequence given to the GGUF parser yields a value or a typed error:
 //! never a panic, an abort, or an allocation sized by the input. A successful
 //! parse is then walked completely (every metadata value, array element and
-//! tensor slice), and every prefix length must agree with the whole-file parse.
+//! tensor slice, and the first values of every tensor through the decoders), and
+//! every prefix length must agree with the whole-file parse.
 #![no_main]
 
+use gauntlet_engine::gguf::decode::decode_f32;
 use gauntlet_engine::gguf::{Gguf, GgufError, GgufHead, Value};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,6 +27,11 @@ fuzz_target!(|data: &[u8]| {
             for t in g.tensors() {
                 assert_eq!(t.data().len() as u64, t.size_bytes());
                 n += t.dims().len();
+                // Decoding a tensor's own bytes gives values or a typed error.
+                let count = t.n_elements().min(4096) as usize;
+                if let Ok(values) = decode_f32(t.ggml_type(), t.data(), count) {
+                    assert_eq!(values.len(), count);
+                }
             }
             std::hint::black_box(n);
             // A prefix that covers the tensor table must parse to the same table.

@@ -1,8 +1,11 @@
 //! Decoding tensor data to `f32`, for `gauntlet inspect --values` and tests.
 //!
-//! F32, F16, BF16 and Q8_0 decode here. The ternary formats (TQ1_0, TQ2_0, I2_S)
-//! decode through `gauntlet_kernels`' scalar reference decoders, so the kernels crate
-//! stays the single source of truth for their bit layouts.
+//! F32, F16, BF16, Q8_0, ggml's legacy 4/5-bit formats and the k-quants (Q2_K …
+//! Q6_K, in [`quants`]) decode here. The ternary formats (TQ1_0, TQ2_0, I2_S) decode
+//! through `gauntlet_kernels`' scalar reference decoders, so the kernels crate stays
+//! the single source of truth for their bit layouts.
+
+mod quants;
 
 use gauntlet_kernels::{FormatError, TernaryFormat};
 
@@ -33,6 +36,15 @@ pub const DECODABLE: &[GgmlType] = &[
     GgmlType::F16,
     GgmlType::BF16,
     GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
     GgmlType::TQ1_0,
     GgmlType::TQ2_0,
     GgmlType::I2_S,
@@ -60,6 +72,15 @@ pub fn decode_f32(ty: GgmlType, data: &[u8], count: usize) -> Result<Vec<f32>, D
         GgmlType::Q8_0 => {
             q8_0(data, count).ok_or_else(|| short(count.div_ceil(32).saturating_mul(34)))
         }
+        GgmlType::Q4_0 => blocks(&quants::Q4_0, data, count),
+        GgmlType::Q4_1 => blocks(&quants::Q4_1, data, count),
+        GgmlType::Q5_0 => blocks(&quants::Q5_0, data, count),
+        GgmlType::Q5_1 => blocks(&quants::Q5_1, data, count),
+        GgmlType::Q2_K => blocks(&quants::Q2_K, data, count),
+        GgmlType::Q3_K => blocks(&quants::Q3_K, data, count),
+        GgmlType::Q4_K => blocks(&quants::Q4_K, data, count),
+        GgmlType::Q5_K => blocks(&quants::Q5_K, data, count),
+        GgmlType::Q6_K => blocks(&quants::Q6_K, data, count),
         GgmlType::TQ1_0 => ternary(TernaryFormat::Tq1_0, data, count),
         GgmlType::TQ2_0 => ternary(TernaryFormat::Tq2_0, data, count),
         GgmlType::I2_S => ternary(TernaryFormat::I2S, data, count),
@@ -84,6 +105,13 @@ fn ternary(format: TernaryFormat, data: &[u8], count: usize) -> Result<Vec<f32>,
         });
     }
     Ok(format.dequantize_prefix(data, n, count)?)
+}
+
+fn blocks(format: &quants::Blocks, data: &[u8], count: usize) -> Result<Vec<f32>, DecodeError> {
+    format.decode(data, count).ok_or(DecodeError::Short {
+        need: (count.div_ceil(format.weights) as u64).saturating_mul(format.bytes as u64),
+        have: data.len() as u64,
+    })
 }
 
 fn fixed(data: &[u8], count: usize, size: usize, f: impl Fn(&[u8]) -> f32) -> Option<Vec<f32>> {
@@ -167,8 +195,8 @@ mod tests {
     #[test]
     fn types_without_a_decoder_say_not_yet() {
         assert_eq!(
-            decode_f32(GgmlType::Q4_K, &[0; 144], 1).map_err(|e| e.to_string()),
-            Err("cannot decode type Q4_K yet".to_string())
+            decode_f32(GgmlType::IQ2_XXS, &[0; 66], 1).map_err(|e| e.to_string()),
+            Err("cannot decode type IQ2_XXS yet".to_string())
         );
     }
 }
