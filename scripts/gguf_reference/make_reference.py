@@ -102,6 +102,7 @@ def write_align64(path: Path) -> None:
 F16_FIELDS = {
     Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2],
     Q.Q2_K: [80, 82], Q.Q3_K: [108], Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208],
+    Q.IQ4_NL: [0], Q.IQ4_XS: [0], Q.MXFP4: [],
 }
 
 
@@ -119,6 +120,10 @@ def write_block_formats(path: Path) -> None:
         for at in fields:
             scales = rng.uniform(-2.0, 2.0, size=blocks).astype(np.float16)
             raw[:, at:at + 2] = scales.view(np.uint8).reshape(blocks, 2)
+        if qtype == Q.MXFP4:
+            # E8M0 exponents, both subnormal ones (0, 1) included, small enough that
+            # 12 · 2^(e - 128) stays finite.
+            raw[:, 0] = [0, 1, 2, 100, 127, 128, 150, 250]
         raw = raw.reshape(2, -1)
         w.add_tensor(f"blocks.{qtype.name.lower()}", raw, raw_shape=raw.shape, raw_dtype=qtype)
     finish(w)

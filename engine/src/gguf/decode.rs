@@ -1,7 +1,7 @@
 //! Decoding tensor data to `f32`, for `gauntlet inspect --values` and tests.
 //!
-//! F32, F16, BF16, Q8_0, ggml's legacy 4/5-bit formats and the k-quants (Q2_K …
-//! Q6_K, in [`quants`]) decode here. The ternary formats (TQ1_0, TQ2_0, I2_S) decode
+//! F32, F16, BF16, Q8_0, ggml's legacy 4/5-bit formats, the k-quants (Q2_K … Q6_K)
+//! and IQ4_NL, IQ4_XS and MXFP4 (in [`quants`]) decode here. The ternary formats (TQ1_0, TQ2_0, I2_S) decode
 //! through `gauntlet_kernels`' scalar reference decoders, so the kernels crate stays
 //! the single source of truth for their bit layouts.
 
@@ -45,6 +45,9 @@ pub const DECODABLE: &[GgmlType] = &[
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+    GgmlType::MXFP4,
     GgmlType::TQ1_0,
     GgmlType::TQ2_0,
     GgmlType::I2_S,
@@ -81,6 +84,9 @@ pub fn decode_f32(ty: GgmlType, data: &[u8], count: usize) -> Result<Vec<f32>, D
         GgmlType::Q4_K => blocks(&quants::Q4_K, data, count),
         GgmlType::Q5_K => blocks(&quants::Q5_K, data, count),
         GgmlType::Q6_K => blocks(&quants::Q6_K, data, count),
+        GgmlType::IQ4_NL => blocks(&quants::IQ4_NL, data, count),
+        GgmlType::IQ4_XS => blocks(&quants::IQ4_XS, data, count),
+        GgmlType::MXFP4 => blocks(&quants::MXFP4, data, count),
         GgmlType::TQ1_0 => ternary(TernaryFormat::Tq1_0, data, count),
         GgmlType::TQ2_0 => ternary(TernaryFormat::Tq2_0, data, count),
         GgmlType::I2_S => ternary(TernaryFormat::I2S, data, count),

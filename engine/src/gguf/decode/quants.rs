@@ -1,5 +1,6 @@
-//! ggml's legacy formats (32-weight blocks: Q4_0, Q4_1, Q5_0, Q5_1) and k-quants
-//! (256-weight super-blocks: Q2_K … Q6_K), decoded as ggml's `dequantize_row_*` and
+//! ggml's legacy formats (32-weight blocks: Q4_0, Q4_1, Q5_0, Q5_1), k-quants
+//! (256-weight super-blocks: Q2_K … Q6_K) and the table formats IQ4_NL, IQ4_XS and
+//! MXFP4, decoded as ggml's `dequantize_row_*` and
 //! PyPI `gguf.quants` do: the same f32 operations in the same order (`d · q`, then
 //! `+ m` or `− m` as a second rounding), so values match the reference bit for bit.
 //! `.ci/run` and `suites/tests/conformance.rs` check that against `gguf.quants` on
@@ -58,6 +59,21 @@ pub(super) const Q6_K: Blocks = Blocks {
     weights: 256,
     bytes: 210,
     decode: q6_k,
+};
+pub(super) const IQ4_NL: Blocks = Blocks {
+    weights: 32,
+    bytes: 18,
+    decode: iq4_nl,
+};
+pub(super) const IQ4_XS: Blocks = Blocks {
+    weights: 256,
+    bytes: 136,
+    decode: iq4_xs,
+};
+pub(super) const MXFP4: Blocks = Blocks {
+    weights: 32,
+    bytes: 17,
+    decode: mxfp4,
 };
 
 impl Blocks {
@@ -219,5 +235,55 @@ fn q6_k(b: &[u8], y: &mut [f32]) {
         let low = (ql[64 * (i / 128) + i % 64] >> (4 * ((i % 128) / 64))) & 0xF;
         let q = i32::from(low | (two_bits(qh, i) << 4)) - 32;
         *v = (d * f32::from(scales[i / 16] as i8)) * q as f32;
+    }
+}
+
+/// IQ4_NL's and IQ4_XS's sixteen non-linear levels.
+const IQ4_LEVELS: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// IQ4_NL: `d`, then nibbles as Q4_0 indexing [`IQ4_LEVELS`]; value `d · level`.
+fn iq4_nl(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    for (j, &q) in b[2..18].iter().enumerate() {
+        y[j] = d * f32::from(IQ4_LEVELS[usize::from(q & 0xF)]);
+        y[j + 16] = d * f32::from(IQ4_LEVELS[usize::from(q >> 4)]);
+    }
+}
+
+/// IQ4_XS: `d`, the high 2 bits of eight 6-bit scales (a u16), their low nibbles,
+/// then per 32 weights 16 bytes of nibbles (low nibbles first); value
+/// `(d · (sc − 32)) · level`.
+fn iq4_xs(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    let high = u16::from_le_bytes([b[2], b[3]]);
+    let (low, qs) = (&b[4..8], &b[8..136]);
+    for (s, sub) in y.chunks_exact_mut(32).enumerate() {
+        let l = (low[s / 2] >> (4 * (s % 2))) & 0xF;
+        let h = ((high >> (2 * s)) & 3) as u8;
+        let dl = d * f32::from(((l | (h << 4)) as i8) - 32);
+        for (x, &q) in qs[16 * s..16 * s + 16].iter().enumerate() {
+            sub[x] = dl * f32::from(IQ4_LEVELS[usize::from(q & 0xF)]);
+            sub[x + 16] = dl * f32::from(IQ4_LEVELS[usize::from(q >> 4)]);
+        }
+    }
+}
+
+/// MXFP4's E2M1 values, doubled (so the shared scale is halved, as ggml stores it).
+const E2M1_DOUBLED: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/// MXFP4: an E8M0 exponent `e` (the scale is `2^(e − 128)`, ggml's
+/// `e8m0_to_fp32_half`), then nibbles as Q4_0 indexing [`E2M1_DOUBLED`].
+fn mxfp4(b: &[u8], y: &mut [f32]) {
+    let e = u32::from(b[0]);
+    let d = f32::from_bits(if e < 2 {
+        0x0020_0000 << e
+    } else {
+        (e - 1) << 23
+    });
+    for (j, &q) in b[1..17].iter().enumerate() {
+        y[j] = d * f32::from(E2M1_DOUBLED[usize::from(q & 0xF)]);
+        y[j + 16] = d * f32::from(E2M1_DOUBLED[usize::from(q >> 4)]);
     }
 }
