@@ -59,6 +59,9 @@ pub fn decode_f32(ty: GgmlType, data: &[u8], count: usize) -> Result<Vec<f32>, D
         need: need as u64,
         have: data.len() as u64,
     };
+    if let Some(decode) = quants::block_decoder(ty) {
+        return blocks(ty, decode, data, count);
+    }
     match ty {
         GgmlType::F32 => fixed(data, count, 4, |b| {
             f32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -72,21 +75,6 @@ pub fn decode_f32(ty: GgmlType, data: &[u8], count: usize) -> Result<Vec<f32>, D
             half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
         })
         .ok_or_else(|| short(count.saturating_mul(2))),
-        GgmlType::Q8_0 => {
-            q8_0(data, count).ok_or_else(|| short(count.div_ceil(32).saturating_mul(34)))
-        }
-        GgmlType::Q4_0 => blocks(&quants::Q4_0, data, count),
-        GgmlType::Q4_1 => blocks(&quants::Q4_1, data, count),
-        GgmlType::Q5_0 => blocks(&quants::Q5_0, data, count),
-        GgmlType::Q5_1 => blocks(&quants::Q5_1, data, count),
-        GgmlType::Q2_K => blocks(&quants::Q2_K, data, count),
-        GgmlType::Q3_K => blocks(&quants::Q3_K, data, count),
-        GgmlType::Q4_K => blocks(&quants::Q4_K, data, count),
-        GgmlType::Q5_K => blocks(&quants::Q5_K, data, count),
-        GgmlType::Q6_K => blocks(&quants::Q6_K, data, count),
-        GgmlType::IQ4_NL => blocks(&quants::IQ4_NL, data, count),
-        GgmlType::IQ4_XS => blocks(&quants::IQ4_XS, data, count),
-        GgmlType::MXFP4 => blocks(&quants::MXFP4, data, count),
         GgmlType::TQ1_0 => ternary(TernaryFormat::Tq1_0, data, count),
         GgmlType::TQ2_0 => ternary(TernaryFormat::Tq2_0, data, count),
         GgmlType::I2_S => ternary(TernaryFormat::I2S, data, count),
@@ -113,29 +101,34 @@ fn ternary(format: TernaryFormat, data: &[u8], count: usize) -> Result<Vec<f32>,
     Ok(format.dequantize_prefix(data, n, count)?)
 }
 
-fn blocks(format: &quants::Blocks, data: &[u8], count: usize) -> Result<Vec<f32>, DecodeError> {
-    format.decode(data, count).ok_or(DecodeError::Short {
-        need: (count.div_ceil(format.weights) as u64).saturating_mul(format.bytes as u64),
-        have: data.len() as u64,
-    })
+/// Block formats: whole blocks of `ty`'s size from the type table, decoded one by one.
+/// The output is sized only after the bytes it needs are known to exist.
+fn blocks(
+    ty: GgmlType,
+    decode: quants::BlockDecoder,
+    data: &[u8],
+    count: usize,
+) -> Result<Vec<f32>, DecodeError> {
+    // Block sizes in the table are at most 256 weights and a few hundred bytes.
+    let (weights, bytes) = (ty.block_size() as usize, ty.type_size() as usize);
+    let need = count.div_ceil(weights).saturating_mul(bytes);
+    let Some(have) = data.get(..need) else {
+        return Err(DecodeError::Short {
+            need: need as u64,
+            have: data.len() as u64,
+        });
+    };
+    let mut out = vec![0.0f32; need / bytes * weights];
+    for (block, y) in have.chunks_exact(bytes).zip(out.chunks_exact_mut(weights)) {
+        decode(block, y);
+    }
+    out.truncate(count);
+    Ok(out)
 }
 
 fn fixed(data: &[u8], count: usize, size: usize, f: impl Fn(&[u8]) -> f32) -> Option<Vec<f32>> {
     let bytes = data.get(..count.checked_mul(size)?)?;
     Some(bytes.chunks_exact(size).map(f).collect())
-}
-
-/// Q8_0: blocks of an f16 scale `d` and 32 int8 quants; value = d × q.
-fn q8_0(data: &[u8], count: usize) -> Option<Vec<f32>> {
-    let blocks = count.div_ceil(32);
-    let bytes = data.get(..blocks.checked_mul(34)?)?;
-    let mut out = Vec::with_capacity(count);
-    for block in bytes.chunks_exact(34) {
-        let d = half::f16::from_bits(u16::from_le_bytes([block[0], block[1]])).to_f32();
-        out.extend(block[2..].iter().map(|&q| d * f32::from(q as i8)));
-    }
-    out.truncate(count);
-    Some(out)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! ggml's legacy formats (32-weight blocks: Q4_0, Q4_1, Q5_0, Q5_1), k-quants
+//! ggml's legacy formats (32-weight blocks: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), k-quants
 //! (256-weight super-blocks: Q2_K … Q6_K) and the table formats IQ4_NL, IQ4_XS and
 //! MXFP4, decoded as ggml's `dequantize_row_*` and
 //! PyPI `gguf.quants` do: the same f32 operations in the same order (`d · q`, then
@@ -8,90 +8,29 @@
 
 use half::f16;
 
-/// One block format: `weights` values from `bytes` bytes.
-pub(super) struct Blocks {
-    pub(super) weights: usize,
-    pub(super) bytes: usize,
-    decode: fn(&[u8], &mut [f32]),
-}
+use super::GgmlType;
 
-pub(super) const Q4_0: Blocks = Blocks {
-    weights: 32,
-    bytes: 18,
-    decode: q4_0,
-};
-pub(super) const Q4_1: Blocks = Blocks {
-    weights: 32,
-    bytes: 20,
-    decode: q4_1,
-};
-pub(super) const Q5_0: Blocks = Blocks {
-    weights: 32,
-    bytes: 22,
-    decode: q5_0,
-};
-pub(super) const Q5_1: Blocks = Blocks {
-    weights: 32,
-    bytes: 24,
-    decode: q5_1,
-};
-pub(super) const Q2_K: Blocks = Blocks {
-    weights: 256,
-    bytes: 84,
-    decode: q2_k,
-};
-pub(super) const Q3_K: Blocks = Blocks {
-    weights: 256,
-    bytes: 110,
-    decode: q3_k,
-};
-pub(super) const Q4_K: Blocks = Blocks {
-    weights: 256,
-    bytes: 144,
-    decode: q4_k,
-};
-pub(super) const Q5_K: Blocks = Blocks {
-    weights: 256,
-    bytes: 176,
-    decode: q5_k,
-};
-pub(super) const Q6_K: Blocks = Blocks {
-    weights: 256,
-    bytes: 210,
-    decode: q6_k,
-};
-pub(super) const IQ4_NL: Blocks = Blocks {
-    weights: 32,
-    bytes: 18,
-    decode: iq4_nl,
-};
-pub(super) const IQ4_XS: Blocks = Blocks {
-    weights: 256,
-    bytes: 136,
-    decode: iq4_xs,
-};
-pub(super) const MXFP4: Blocks = Blocks {
-    weights: 32,
-    bytes: 17,
-    decode: mxfp4,
-};
+/// Decodes one block of `ty` (its sizes from the type table) into `y`.
+pub(super) type BlockDecoder = fn(&[u8], &mut [f32]);
 
-impl Blocks {
-    /// The first `count` values of `data`, or `None` when `data` holds fewer blocks
-    /// than they need (the output is sized only after the bytes are known to exist).
-    pub(super) fn decode(&self, data: &[u8], count: usize) -> Option<Vec<f32>> {
-        let blocks = count.div_ceil(self.weights);
-        let bytes = data.get(..blocks.checked_mul(self.bytes)?)?;
-        let mut out = vec![0.0f32; blocks * self.weights];
-        for (block, y) in bytes
-            .chunks_exact(self.bytes)
-            .zip(out.chunks_exact_mut(self.weights))
-        {
-            (self.decode)(block, y);
-        }
-        out.truncate(count);
-        Some(out)
-    }
+/// The block decoder for `ty`, when it is one of the formats here.
+pub(super) fn block_decoder(ty: GgmlType) -> Option<BlockDecoder> {
+    Some(match ty {
+        GgmlType::Q8_0 => q8_0,
+        GgmlType::Q4_0 => q4_0,
+        GgmlType::Q4_1 => q4_1,
+        GgmlType::Q5_0 => q5_0,
+        GgmlType::Q5_1 => q5_1,
+        GgmlType::Q2_K => q2_k,
+        GgmlType::Q3_K => q3_k,
+        GgmlType::Q4_K => q4_k,
+        GgmlType::Q5_K => q5_k,
+        GgmlType::Q6_K => q6_k,
+        GgmlType::IQ4_NL => iq4_nl,
+        GgmlType::IQ4_XS => iq4_xs,
+        GgmlType::MXFP4 => mxfp4,
+        _ => return None,
+    })
 }
 
 fn f16_at(b: &[u8], at: usize) -> f32 {
@@ -100,6 +39,14 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Q8_0: `d`, then 32 int8 quants; value `d · q`.
+fn q8_0(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    for (v, &q) in y.iter_mut().zip(&b[2..34]) {
+        *v = d * f32::from(q as i8);
+    }
 }
 
 /// Q4_0: `d`, then 16 bytes whose low nibbles are weights 0..16 and high nibbles
