@@ -48,7 +48,7 @@ fn pick(runs: Vec<StoredRun>, args: &ExportArgs) -> Result<StoredRun, String> {
     match &args.run_id {
         Some(id) => runs
             .into_iter()
-            .find(|r| &r.key == id)
+            .find(|r| &r.meta.key == id)
             .ok_or_else(|| format!("no run {id:?} in the last {SEARCH_RUNS} runs of the history")),
         None => runs.into_iter().rev().find(wanted).ok_or_else(|| {
             let what = if args.format == Format::Junit {

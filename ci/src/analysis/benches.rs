@@ -47,7 +47,7 @@ pub fn changes(
     for run in runs {
         for b in &run.benches {
             series
-                .entry((run.environment.key(), b.name.clone()))
+                .entry((run.meta.environment.key(), b.name.clone()))
                 .or_default()
                 .push((run, b));
         }
@@ -62,8 +62,8 @@ pub fn changes(
             continue;
         };
         let change = BenchChange {
-            run: run.key.clone(),
-            environment: run.environment.short(),
+            run: run.meta.key.clone(),
+            environment: run.meta.environment.short(),
             ..change
         };
         if change.change_lower > config.bench_noise_threshold {
@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn different_environments_are_not_compared() {
         let mut runs = two_runs(bench("b", 100.0, 1.0), bench("b", 200.0, 1.0));
-        runs[1].environment = crate::analysis::testing::env("github-actions");
+        runs[1].meta.environment = crate::analysis::testing::env("github-actions");
         let (reg, _) = changes(&runs, &AnalysisConfig::default());
         assert!(reg.is_empty());
     }

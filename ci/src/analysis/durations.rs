@@ -34,8 +34,8 @@ pub fn regressions(runs: &[StoredRun], config: &AnalysisConfig) -> Vec<DurationR
     for run in runs {
         for t in run.tests.iter().filter(|t| t.status == TestStatus::Passed) {
             series
-                .entry((test_id(&t.suite, &t.name), run.environment.key()))
-                .or_insert_with(|| (run.environment.short(), Vec::new()))
+                .entry((test_id(&t.suite, &t.name), run.meta.environment.key()))
+                .or_insert_with(|| (run.meta.environment.short(), Vec::new()))
                 .1
                 .push(t.duration_ms);
         }

@@ -42,7 +42,7 @@ pub fn detect(runs: &[StoredRun], config: &AnalysisConfig) -> Vec<FlakyTest> {
         for t in run.tests.iter().filter(|t| t.status != TestStatus::Skipped) {
             let tally = tallies.entry(test_id(&t.suite, &t.name)).or_default();
             tally.outcomes.push(t.status);
-            if let Some(commit) = &run.commit {
+            if let Some(commit) = &run.meta.commit {
                 let seen = tally.by_commit.entry(commit.clone()).or_default();
                 if t.status.passed() {
                     seen.0 = true;

@@ -150,9 +150,9 @@ pub fn summarize(run: &StoredRun) -> RunSummary {
     slowest.sort_by(|a, b| b.duration_ms.total_cmp(&a.duration_ms));
     slowest.truncate(SLOWEST);
     RunSummary {
-        key: run.key.clone(),
-        commit: run.commit.clone(),
-        environment: run.environment.short(),
+        key: run.meta.key.clone(),
+        commit: run.meta.commit.clone(),
+        environment: run.meta.environment.short(),
         passed: count(TestStatus::Passed),
         failed: count(TestStatus::Failed),
         flaky: count(TestStatus::Flaky),
@@ -177,7 +177,7 @@ pub fn summarize(run: &StoredRun) -> RunSummary {
 pub(crate) mod testing {
     //! Hand-built runs for the analysis tests.
     use crate::history::{
-        BenchRecord, BenchSource, Fingerprint, StoredRun, TestRecord, TestStatus,
+        BenchRecord, BenchSource, Fingerprint, RunMeta, StoredRun, TestRecord, TestStatus,
     };
 
     pub fn env(label: &str) -> Fingerprint {
@@ -194,13 +194,15 @@ pub(crate) mod testing {
     pub fn run(id: i64, commit: &str, tests: &[(&str, TestStatus, f64)]) -> StoredRun {
         StoredRun {
             id,
-            key: format!("run-{id}"),
-            commit: Some(commit.to_owned()),
-            branch: None,
-            profile: None,
-            environment: env("local"),
-            started_at: None,
-            duration_ms: None,
+            meta: RunMeta {
+                key: format!("run-{id}"),
+                commit: Some(commit.to_owned()),
+                branch: None,
+                profile: None,
+                environment: env("local"),
+                started_at: None,
+                duration_ms: None,
+            },
             shards: 1,
             tests: tests
                 .iter()

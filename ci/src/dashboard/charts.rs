@@ -279,7 +279,7 @@ pub fn bench_trend(
     for (i, run) in runs.iter().enumerate() {
         if let Some(b) = run.benches.iter().find(|b| b.name == name) {
             by_env
-                .entry(run.environment.short())
+                .entry(run.meta.environment.short())
                 .or_default()
                 .push((i as f64, b));
         }
@@ -353,7 +353,7 @@ pub fn environment_rows(runs: &[StoredRun], top: usize) -> EnvironmentRows {
             table
                 .entry(test_id(&t.suite, &t.name))
                 .or_default()
-                .entry(run.environment.label.clone())
+                .entry(run.meta.environment.label.clone())
                 .or_default()
                 .push(t.duration_ms);
         }

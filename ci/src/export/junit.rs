@@ -20,15 +20,17 @@ pub fn document(run: &StoredRun) -> String {
     let _ = writeln!(
         x,
         "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" errors=\"0\"{}{}>",
-        escape(&run.key),
+        escape(&run.meta.key),
         all.len(),
         count(&all, TestStatus::Failed),
         count(&all, TestStatus::Skipped),
-        run.started_at
+        run.meta
+            .started_at
             .as_deref()
             .map(|t| format!(" timestamp=\"{}\"", escape(t)))
             .unwrap_or_default(),
-        run.duration_ms
+        run.meta
+            .duration_ms
             .map(|d| format!(" time=\"{:.3}\"", d / 1000.0))
             .unwrap_or_default(),
     );

@@ -12,8 +12,8 @@ use super::{BenchRecord, BenchSource, Fingerprint, HistoryError, TestRecord, Tes
 /// into one file) before giving up with SQLITE_BUSY.
 const BUSY_DEADLINE: Duration = Duration::from_secs(30);
 
-/// What identifies and describes a run being recorded.
-#[derive(Debug, Clone, PartialEq)]
+/// What identifies and describes a run: given when recording, read back in [`StoredRun`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunMeta {
     /// Run key: shards recorded with the same key merge into one run.
     pub key: String,
@@ -51,20 +51,9 @@ pub struct RecordSummary {
 pub struct StoredRun {
     /// Database id; ids grow with recording order.
     pub id: i64,
-    /// Run key.
-    pub key: String,
-    /// Commit SHA.
-    pub commit: Option<String>,
-    /// Branch name.
-    pub branch: Option<String>,
-    /// nextest profile.
-    pub profile: Option<String>,
-    /// Where it ran.
-    pub environment: Fingerprint,
-    /// Start time (RFC 3339).
-    pub started_at: Option<String>,
-    /// Wall time in milliseconds.
-    pub duration_ms: Option<f64>,
+    /// Key, commit, branch, profile, environment, start and wall time.
+    #[serde(flatten)]
+    pub meta: RunMeta,
     /// How many shards were recorded into it.
     pub shards: i64,
     /// Test results, sorted by suite and name.
@@ -220,21 +209,23 @@ impl History {
             .query_map([limit], |r| {
                 Ok(StoredRun {
                     id: r.get(0)?,
-                    key: r.get(1)?,
-                    commit: r.get(2)?,
-                    branch: r.get(3)?,
-                    profile: r.get(4)?,
-                    started_at: r.get(5)?,
-                    duration_ms: r.get(6)?,
-                    shards: r.get(7)?,
-                    environment: Fingerprint {
-                        label: r.get(8)?,
-                        cpu_model: r.get(9)?,
-                        cores: r.get(10)?,
-                        os: r.get(11)?,
-                        arch: r.get(12)?,
-                        toolchain: r.get(13)?,
+                    meta: RunMeta {
+                        key: r.get(1)?,
+                        commit: r.get(2)?,
+                        branch: r.get(3)?,
+                        profile: r.get(4)?,
+                        started_at: r.get(5)?,
+                        duration_ms: r.get(6)?,
+                        environment: Fingerprint {
+                            label: r.get(8)?,
+                            cpu_model: r.get(9)?,
+                            cores: r.get(10)?,
+                            os: r.get(11)?,
+                            arch: r.get(12)?,
+                            toolchain: r.get(13)?,
+                        },
                     },
+                    shards: r.get(7)?,
                     tests: Vec::new(),
                     benches: Vec::new(),
                 })
@@ -373,8 +364,11 @@ mod tests {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].tests.len(), 2);
         assert_eq!(runs[0].shards, 2);
-        assert_eq!(runs[0].started_at.as_deref(), Some("2026-01-01T00:00:05Z"));
-        assert_eq!(runs[0].duration_ms, Some(300.0));
+        assert_eq!(
+            runs[0].meta.started_at.as_deref(),
+            Some("2026-01-01T00:00:05Z")
+        );
+        assert_eq!(runs[0].meta.duration_ms, Some(300.0));
     }
 
     #[test]
@@ -398,7 +392,7 @@ mod tests {
             .recent_runs(2)
             .unwrap()
             .into_iter()
-            .map(|r| r.key)
+            .map(|r| r.meta.key)
             .collect();
         assert_eq!(keys, ["r2", "r3"]);
     }
