@@ -1,10 +1,12 @@
 // Ternary GEMV/GEMM for TQ2_0 and I2_S, compiled at run time by NVRTC.
 //
-// One warp per (weight row, activation row). Each lane decodes 2 of a chunk's 64 code
-// bytes (8 weights), the warp sums the chunk's int32 dot with shuffles (exact), and
-// lane 0 applies the scales in chunk order with explicit round-to-nearest multiplies
-// and adds (no FMA contraction), exactly as the CPU's shared combine does, so outputs
-// are bit-equal to the scalar reference.
+// One warp per (weight row, activation row), four chunks of the row per step: lanes
+// 8j..8j+8 take chunk j of the step, 8 code bytes (32 weights) each. Eight lanes sum
+// a chunk's int32 dot with three shuffles (exact), then lane 0 collects the four
+// chunk dots and applies the scales in chunk order with explicit round-to-nearest
+// multiplies and adds (no FMA contraction), exactly as the CPU's shared combine does,
+// so outputs are bit-equal to the scalar reference. A 2560-weight row takes three
+// steps, so a warp waits on memory three times, not ten.
 
 typedef unsigned char u8;
 typedef signed char i8;
@@ -50,30 +52,40 @@ extern "C" __global__ void ternary_gemm(
     const i8* xr = x + (long long)r * k;
     float acc = 0.0f;
     int total = 0;
-    for (int c = 0; c < chunks; ++c) {
-        const int weights = min(256, k - c * 256);
-        const int bytes = weights / 4;
-        const u8* p = wr + (long long)c * stride;
+    const int group = lane >> 3, part = lane & 7;
+    for (int step = 0; step < chunks; step += 4) {
+        const int c = step + group;
         int s = 0;
-        for (int b = 2 * lane; b < 2 * lane + 2; ++b) {
-            if (b < bytes) {
-                const int byte = p[b];
-                const int h = b >> 5, mm = b & 31;
-                for (int g = 0; g < 4; ++g) {
-                    const int shift = format == 0 ? 2 * g : 6 - 2 * g;
-                    const int code = ((byte >> shift) & 3) - 1;
-                    s += code * (int)xr[c * 256 + 128 * h + 32 * g + mm];
+        if (c < chunks) {
+            const int weights = min(256, k - c * 256);
+            const int bytes = weights / 4;
+            const u8* p = wr + (long long)c * stride;
+            for (int b = 8 * part; b < 8 * part + 8; ++b) {
+                if (b < bytes) {
+                    const int byte = p[b];
+                    const int h = b >> 5, mm = b & 31;
+                    for (int g = 0; g < 4; ++g) {
+                        const int shift = format == 0 ? 2 * g : 6 - 2 * g;
+                        const int code = ((byte >> shift) & 3) - 1;
+                        s += code * (int)xr[c * 256 + 128 * h + 32 * g + mm];
+                    }
                 }
             }
         }
-        for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-        if (lane == 0) {
-            if (dots) dots[((long long)r * m + row) * chunks + c] = s;
-            if (format == 0) {
-                const unsigned short bits = (unsigned short)(p[64] | (p[65] << 8));
-                acc = __fadd_rn(acc, __fmul_rn(half_to_float(bits), (float)s));
-            } else {
-                total += s;
+        // Every lane of the warp takes part in every shuffle.
+        for (int off = 4; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+        for (int j = 0; j < 4; ++j) {
+            const int dot = __shfl_sync(0xffffffffu, s, 8 * j);
+            const int cj = step + j;
+            if (lane == 0 && cj < chunks) {
+                if (dots) dots[((long long)r * m + row) * chunks + cj] = dot;
+                if (format == 0) {
+                    const u8* p = wr + (long long)cj * stride;
+                    const unsigned short bits = (unsigned short)(p[64] | (p[65] << 8));
+                    acc = __fadd_rn(acc, __fmul_rn(half_to_float(bits), (float)dot));
+                } else {
+                    total += dot;
+                }
             }
         }
     }

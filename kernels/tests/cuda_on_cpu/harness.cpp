@@ -1,5 +1,5 @@
 // Runs the CUDA source `src/gpu/ternary_gemv.cu` on the CPU: one OS thread per warp
-// lane, a barrier per `__shfl_xor_sync`, and the CUDA intrinsics the kernel uses
+// lane, a barrier per `__shfl_xor_sync` / `__shfl_sync`, and the CUDA intrinsics the kernel uses
 // mapped to their IEEE equivalents (built with -ffp-contract=off, so `__fmul_rn`
 // and `__fadd_rn` stay single roundings). The kernel's integer and float arithmetic
 // is then exactly what a GPU computes, which lets the bit-exactness test against the
@@ -45,6 +45,15 @@ static inline int __shfl_xor_sync(unsigned /*mask*/, int value, int offset) {
     shuffle_slots[lane] = value;
     lanes_meet->arrive_and_wait();
     const int got = shuffle_slots[lane ^ unsigned(offset)];
+    lanes_meet->arrive_and_wait();
+    return got;
+}
+
+static inline int __shfl_sync(unsigned /*mask*/, int value, int src_lane) {
+    const unsigned lane = threadIdx.x & 31;
+    shuffle_slots[lane] = value;
+    lanes_meet->arrive_and_wait();
+    const int got = shuffle_slots[unsigned(src_lane) & 31];
     lanes_meet->arrive_and_wait();
     return got;
 }
