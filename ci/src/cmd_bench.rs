@@ -25,8 +25,10 @@ enum BenchWhat {
     /// Each figure is cold: the weights rotate over >= 1 GiB of copies, so they come
     /// from DRAM, and the streaming read is measured over the same windows in the same
     /// run (roofline = weight GB/s / read GB/s). "hot GB/s" is the same GEMV on one
-    /// cache-resident matrix; when even that is below the read, the bound column says
-    /// "compute": the kernel, not the memory system, limits the roofline.
+    /// matrix used over and over; when that matrix fits in half the last-level cache
+    /// and even its speed is below the read, the bound column says "compute": the
+    /// kernel, not the memory system, limits the roofline (else "memory"). A matrix too
+    /// big for the cache, or a cache size the OS does not report, gives "unknown".
     Kernels(KernelsArgs),
 }
 
@@ -76,6 +78,7 @@ struct Row {
     read_gbps: f64,
     roofline: f64,
     hot_gbps: f64,
+    hot_in_cache: bool,
     bound: &'static str,
 }
 
@@ -92,6 +95,7 @@ impl From<&Measurement> for Row {
             read_gbps: r.read_gbps,
             roofline: r.roofline(),
             hot_gbps: r.hot_gbps,
+            hot_in_cache: r.hot_in_cache,
             bound: r.bound().name(),
         }
     }

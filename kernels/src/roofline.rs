@@ -88,6 +88,10 @@ pub struct Measurement {
     /// Weight bytes per second with one matrix used over and over, so it stays in
     /// cache: the kernel's own ceiling, whatever memory can deliver.
     pub hot_gbps: f64,
+    /// Whether that matrix fits in half the last-level cache ([`hot_fits_in_cache`]).
+    /// When it does not (or the cache size is unknown), the hot figure also streams
+    /// from DRAM and says nothing about the kernel's own ceiling.
+    pub hot_in_cache: bool,
 }
 
 impl Measurement {
@@ -102,9 +106,12 @@ impl Measurement {
 
     /// What limits the cold figure: `Compute` when the kernel is slower than the
     /// streaming read even with its matrix in cache (a faster memory system would not
-    /// help; a cheaper kernel would), else `Memory`.
+    /// help; a cheaper kernel would), else `Memory`; `Unknown` when the matrix is too
+    /// big for the cache, so "hot" was not.
     pub fn bound(&self) -> Bound {
-        if self.hot_gbps < self.read_gbps {
+        if !self.hot_in_cache {
+            Bound::Unknown
+        } else if self.hot_gbps < self.read_gbps {
             Bound::Compute
         } else {
             Bound::Memory
@@ -119,6 +126,9 @@ pub enum Bound {
     Compute,
     /// Reading the weights from memory.
     Memory,
+    /// Not known: the matrix does not fit in the cache (or its size is unknown), so
+    /// the hot figure read DRAM too.
+    Unknown,
 }
 
 impl Bound {
@@ -127,8 +137,51 @@ impl Bound {
         match self {
             Bound::Compute => "compute",
             Bound::Memory => "memory",
+            Bound::Unknown => "unknown",
         }
     }
+}
+
+/// Bytes of the CPU's last-level cache (the highest-level data or unified cache of
+/// CPU 0, from Linux sysfs); `None` where that cannot be read.
+pub fn last_level_cache_bytes() -> Option<usize> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok();
+    dir.filter_map(|entry| {
+        let path = entry.ok()?.path();
+        let kind = read(path.join("type"))?;
+        if kind.trim() == "Instruction" {
+            return None;
+        }
+        let level: u32 = read(path.join("level"))?.trim().parse().ok()?;
+        Some((level, parse_cache_size(&read(path.join("size"))?)?))
+    })
+    .max()
+    .map(|(_, bytes)| bytes)
+}
+
+/// A sysfs cache size: `"32768K"`, `"1M"` or plain bytes.
+fn parse_cache_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let scale = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return None,
+    };
+    digits.parse::<usize>().ok()?.checked_mul(scale)
+}
+
+/// Whether `weight_bytes` of one matrix stay cache-resident when used over and over:
+/// at most half of a last-level cache of `cache_bytes` (the rest is left to the
+/// activations, the outputs and whatever else runs), and never when the size is unknown.
+pub fn hot_fits_in_cache(weight_bytes: usize, cache_bytes: Option<usize>) -> bool {
+    cache_bytes.is_some_and(|cache| weight_bytes <= cache / 2)
 }
 
 /// Deterministic weights and activations for a shape (a fixed LCG, no RNG dependency).
@@ -249,6 +302,7 @@ pub fn measure_rotating(
         weight_gbps: gbps(kernel_time),
         read_gbps: gbps(read_time),
         hot_gbps: gbps(hot_time),
+        hot_in_cache: hot_fits_in_cache(weight_bytes, last_level_cache_bytes()),
     })
 }
 
@@ -284,7 +338,7 @@ mod tests {
 
     #[test]
     fn bound_names_the_slower_side() {
-        let at = |hot_gbps: f64| Measurement {
+        let measured = |hot_gbps: f64, hot_in_cache: bool| Measurement {
             format: TernaryFormat::Tq1_0,
             m: 1,
             k: 256,
@@ -294,13 +348,47 @@ mod tests {
             weight_gbps: 18.0,
             read_gbps: 30.0,
             hot_gbps,
+            hot_in_cache,
         };
+        let at = |hot_gbps: f64| measured(hot_gbps, true);
         // In cache it still cannot match the read: a kernel limit.
         assert_eq!(at(20.0).bound(), Bound::Compute);
         assert_eq!(at(20.0).bound().name(), "compute");
         // Fast in cache, slow from DRAM: the memory system's.
         assert_eq!(at(60.0).bound(), Bound::Memory);
         assert_eq!(at(60.0).bound().name(), "memory");
+        // Too big for the cache: the hot run streamed from DRAM as well.
+        assert_eq!(measured(20.0, false).bound(), Bound::Unknown);
+        assert_eq!(measured(60.0, false).bound().name(), "unknown");
+    }
+
+    #[test]
+    fn cache_sizes_parse_and_bound_what_counts_as_hot() {
+        assert_eq!(parse_cache_size("32768K\n"), Some(32 << 20));
+        assert_eq!(parse_cache_size("1M"), Some(1 << 20));
+        assert_eq!(parse_cache_size("4096"), Some(4096));
+        assert_eq!(parse_cache_size("12Q"), None);
+        assert_eq!(parse_cache_size(""), None);
+        assert_eq!(parse_cache_size("99999999999999999999G"), None);
+        assert!(hot_fits_in_cache(16 << 20, Some(32 << 20)));
+        assert!(!hot_fits_in_cache((16 << 20) + 1, Some(32 << 20)));
+        assert!(
+            !hot_fits_in_cache(1, None),
+            "unknown size: never claimed hot"
+        );
+    }
+
+    #[test]
+    fn last_level_cache_is_read_where_sysfs_describes_it() {
+        let sysfs = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache/index0/size");
+        if !sysfs.exists() {
+            println!("SKIP no sysfs cache description on this machine");
+            return;
+        }
+        let llc = last_level_cache_bytes().expect("sysfs describes the caches");
+        let first = parse_cache_size(&std::fs::read_to_string(sysfs).expect("index0 size"))
+            .expect("index0 size parses");
+        assert!(llc >= first, "last level {llc} below level-1 {first}");
     }
 
     #[test]
