@@ -107,9 +107,11 @@ F16_FIELDS = {
 
 
 def write_block_formats(path: Path) -> None:
-    """ggml's legacy and k-quant formats as random blocks (every bit pattern of the
-    quants and packed scales occurs; the f16 scales are random finite values), which
-    the reference dequantizer decodes: the reader must agree value for value."""
+    """ggml's legacy formats, k-quants, IQ4_NL, IQ4_XS and MXFP4 as random blocks
+    (eight per legacy or table format, two super-blocks per k-quant: random quants and
+    packed scales, though not every 6-bit scale value; the f16 scales are random finite
+    values), which the reference dequantizer decodes: the reader must agree value for
+    value. Q8_0 is in `all_types.gguf`. (`general.name` predates the last three types.)"""
     rng = np.random.default_rng(5)
     w = GGUFWriter(path, "llama")
     w.add_key_value("general.name", "gauntlet reference: legacy and k-quant blocks", V.STRING)

@@ -1,9 +1,10 @@
 //! Decoding tensor data to `f32`, for `gauntlet inspect --values` and tests.
 //!
 //! F32, F16, BF16, Q8_0, ggml's legacy 4/5-bit formats, the k-quants (Q2_K … Q6_K)
-//! and IQ4_NL, IQ4_XS and MXFP4 (in [`quants`]) decode here. The ternary formats (TQ1_0, TQ2_0, I2_S) decode
-//! through `gauntlet_kernels`' scalar reference decoders, so the kernels crate stays
-//! the single source of truth for their bit layouts.
+//! and IQ4_NL, IQ4_XS and MXFP4 (in `quants`) decode here. The ternary formats
+//! (TQ1_0, TQ2_0, I2_S) decode through `gauntlet_kernels`' scalar reference
+//! decoders, so the kernels crate stays the single source of truth for their bit
+//! layouts.
 
 mod quants;
 
@@ -171,6 +172,27 @@ mod tests {
             decode_f32(GgmlType::F32, &[0; 7], 2),
             Err(DecodeError::Short { need: 8, have: 7 })
         ));
+    }
+
+    #[test]
+    fn a_block_short_by_one_byte_is_an_error_for_every_block_type() {
+        for &ty in DECODABLE {
+            let block = ty.block_size() as usize;
+            if block == 1 {
+                continue; // F32/F16/BF16: covered above.
+            }
+            // Two blocks' worth of weights (I2_S: with its scale trailer), then one
+            // byte fewer.
+            let n = 2 * block.max(128);
+            let bytes = ty.byte_size(n as u64, n as u64).expect("size") as usize;
+            let whole = vec![0u8; bytes];
+            decode_f32(ty, &whole, n).unwrap_or_else(|e| panic!("{ty}: {e}"));
+            let short = decode_f32(ty, &whole[..bytes - 1], n);
+            assert!(
+                matches!(short, Err(DecodeError::Short { .. })),
+                "{ty}: {short:?}"
+            );
+        }
     }
 
     #[rstest]
