@@ -127,15 +127,15 @@ impl Prepared {
             let src = acts.row(r);
             for c in 0..chunks {
                 let dst = &mut values[r * stride + c * TQ1_PREPARED..][..TQ1_PREPARED];
+                let block = &src[c * CHUNK..][..CHUNK];
+                // Three contiguous runs per trit position (the per-lane form took most
+                // of a small GEMV's time).
                 for t in 0..5 {
-                    for lane in 0..52 {
-                        let weight = match lane {
-                            0..32 => lane + 32 * t,
-                            32..48 => 160 + (lane - 32) + 16 * t,
-                            _ if t < 4 => 240 + (lane - 48) + 4 * t,
-                            _ => continue,
-                        };
-                        dst[64 * t + lane] = src[c * CHUNK + weight];
+                    let lanes = &mut dst[64 * t..][..64];
+                    lanes[..32].copy_from_slice(&block[32 * t..][..32]);
+                    lanes[32..48].copy_from_slice(&block[160 + 16 * t..][..16]);
+                    if t < 4 {
+                        lanes[48..52].copy_from_slice(&block[240 + 4 * t..][..4]);
                     }
                 }
             }
