@@ -237,3 +237,40 @@ fn many_pieces_across_threads_equal_scalar() {
         }
     }
 }
+
+/// Block dots near their largest (every weight +1 against activations of 127, minus a
+/// few) times scales with full f16 mantissas: the products need more than f32's 24
+/// bits, so every combine rounding shows. A kernel that fused `d · dot` into the sum
+/// (an FMA) or added a block's term in another order passes the random cases above
+/// (their small dots make most products exact) but fails here.
+#[test]
+fn inexact_block_products_round_as_the_scalar_combine() {
+    let (m, k) = (9, 2048);
+    for format in TernaryFormat::ALL {
+        for n in [1, 3] {
+            let codes: Vec<i8> = (0..m * k)
+                .map(|i| if i % 97 == 0 { 0 } else { 1 })
+                .collect();
+            let scales = [1.0009766, 0.3330078, 1.9990234, 0.7060547, 1.4140625];
+            let bytes = build(format, m, k, &codes, &scales);
+            let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
+            let acts: Vec<i8> = (0..n * k).map(|i| 127 - (i % 5) as i8).collect();
+            let x = QuantizedActivations::from_parts(acts, vec![0.0123; n], n, k).expect("acts");
+            let mut want = vec![0.0f32; m * n];
+            CpuKernels::new(KernelPath::Scalar, 1)
+                .expect("scalar")
+                .gemm(&w, &x, &mut want)
+                .expect("scalar gemm");
+            for path in KernelPath::supported() {
+                let mut got = vec![f32::NAN; m * n];
+                CpuKernels::new(path, 2)
+                    .expect("kernels")
+                    .gemm(&w, &x, &mut got)
+                    .expect("gemm");
+                let got_bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got_bits, want_bits, "{path} {format} n={n}");
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! AVX-512 drivers for every format. GEMM (`n ≥ 2`): weight rows in pairs ×
 //! activation rows in blocks of up to eight through the register-blocked microkernel
-//! (`x86::gemm`), results written straight into the `n × m` output. GEMV (TQ1_0
-//! too): one row per call of `x86::gemv` / `x86::tq1`, its sum in a register.
+//! (`x86::gemm`), results written straight into the `n × m` output. GEMV: one row
+//! per call of `x86::gemv` / `x86::tq1`, its sum in a register, except TQ1_0, four
+//! rows per call (their four sums in one register) and any last rows one by one.
 //!
 //! The kernels return, per (weight row, activation row), a TQ format's chunk-order
 //! scaled sum before the activation scale, or I2_S's unsigned integer total; the last
@@ -35,21 +36,25 @@ pub(super) fn gemv_rows_avx512(
         let inv = acts.inv_scale(0);
         let mut rows = rows;
         if w.format() == TernaryFormat::Tq1_0 {
-            // Two TQ1_0 rows per call share the activation loads (the 2-bit formats
-            // stay one row per call: a second weight stream slowed them from DRAM).
-            while rows.len() >= 2 {
+            // Four TQ1_0 rows per call share the activation loads and the scaling (the
+            // 2-bit formats stay one row per call: a second weight stream slowed them
+            // from DRAM); the last rows go one by one below.
+            while rows.len() >= 4 {
                 let i = rows.start;
-                // SAFETY: AVX-512 path; both rows hold `chunks` blocks, `prep` is in
-                // the TQ1_0 layout.
+                // SAFETY: AVX-512 path; the four rows hold `chunks` blocks, `prep` is
+                // in the TQ1_0 layout.
                 let y = unsafe {
-                    super::x86::tq1::gemv2_tq1_avx512(w.row(i), w.row(i + 1), chunks, prep)
+                    super::x86::tq1::gemv4_tq1_avx512(
+                        [w.row(i), w.row(i + 1), w.row(i + 2), w.row(i + 3)],
+                        chunks,
+                        prep,
+                    )
                 };
-                // SAFETY: outputs i and i + 1 belong to this caller alone.
-                unsafe {
-                    *out.at(i) = y[0] * inv;
-                    *out.at(i + 1) = y[1] * inv;
+                for (j, y) in y.into_iter().enumerate() {
+                    // SAFETY: outputs i..i + 4 belong to this caller alone.
+                    unsafe { *out.at(i + j) = y * inv };
                 }
-                rows.start += 2;
+                rows.start += 4;
             }
         }
         for i in rows {

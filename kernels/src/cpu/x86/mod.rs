@@ -109,41 +109,6 @@ pub(super) unsafe fn add_scaled4(
     acc
 }
 
-/// The two-row form of [`add_scaled4`]: `s` holds the dots of chunks `c` and `c + 1`
-/// of row 0, then of row 1 (rows starting at `p0` and `p1`); each row's sum takes its
-/// two terms left to right, as the scalar combine does.
-#[inline(always)]
-pub(super) unsafe fn add_scaled_pairs(
-    acc: [f32; 2],
-    s: __m128i,
-    sums: *const i32,
-    (p0, p1): (*const u8, *const u8),
-    stride: usize,
-    scale_at: usize,
-) -> [f32; 2] {
-    // [sum_c, sum_c+1] for both rows.
-    let pair = _mm_loadl_epi64(sums as *const __m128i);
-    let dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, _mm_unpacklo_epi64(pair, pair)));
-    let scale = |p: *const u8| p.add(scale_at).cast::<i16>().read_unaligned();
-    let d = _mm_cvtph_ps(_mm_set_epi16(
-        0,
-        0,
-        0,
-        0,
-        scale(p1.add(stride)),
-        scale(p1),
-        scale(p0.add(stride)),
-        scale(p0),
-    ));
-    let prod = _mm_mul_ps(d, dots);
-    let mut acc = acc;
-    acc[0] += _mm_cvtss_f32(prod);
-    acc[0] += _mm_cvtss_f32(_mm_shuffle_ps::<1>(prod, prod));
-    acc[1] += _mm_cvtss_f32(_mm_shuffle_ps::<2>(prod, prod));
-    acc[1] += _mm_cvtss_f32(_mm_shuffle_ps::<3>(prod, prod));
-    acc
-}
-
 /// `d · (dot as f32)` for one chunk whose f16 scale is at `p + scale_at`.
 #[inline(always)]
 pub(super) unsafe fn scaled1(dot: i32, p: *const u8, scale_at: usize) -> f32 {
