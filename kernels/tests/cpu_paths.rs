@@ -202,6 +202,39 @@ fn gemm_rejects_mismatched_buffers() {
     ));
 }
 
+/// Every supported path's `gemm` (with `threads` threads, `repeats` times) equals the
+/// scalar oracle's bit for bit on one problem.
+#[allow(clippy::too_many_arguments)]
+fn assert_every_path_equals_scalar(
+    format: TernaryFormat,
+    (m, k, n): (usize, usize, usize),
+    codes: &[i8],
+    scales: &[f32],
+    acts: Vec<i8>,
+    inv: Vec<f32>,
+    threads: usize,
+    repeats: usize,
+) {
+    let bytes = build(format, m, k, codes, scales);
+    let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
+    let x = QuantizedActivations::from_parts(acts, inv, n, k).expect("acts");
+    let mut want = vec![0.0f32; m * n];
+    CpuKernels::new(KernelPath::Scalar, 1)
+        .expect("scalar")
+        .gemm(&w, &x, &mut want)
+        .expect("scalar gemm");
+    let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+    for path in KernelPath::supported() {
+        let kernels = CpuKernels::new(path, threads).expect("kernels");
+        for _ in 0..repeats {
+            let mut got = vec![f32::NAN; m * n];
+            kernels.gemm(&w, &x, &mut got).expect("gemm");
+            let got_bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got_bits, want_bits, "{path} {format} m={m} k={k} n={n}");
+        }
+    }
+}
+
 /// Enough rows for many thread pieces (the proptest's small matrices fit in one), so
 /// several threads share the work and each piece's outputs land in the right place.
 #[test]
@@ -212,28 +245,10 @@ fn many_pieces_across_threads_equal_scalar() {
             let codes: Vec<i8> = (0..m * k)
                 .map(|i| ((i * 7 + i / 5) % 3) as i8 - 1)
                 .collect();
-            let bytes = build(format, m, k, &codes, &[0.02, 0.05, 0.3]);
-            let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
             let acts: Vec<i8> = (0..n * k).map(|i| (i * 31 % 251) as i8).collect();
             let inv: Vec<f32> = (0..n).map(|r| 0.01 + r as f32 * 0.003).collect();
-            let x = QuantizedActivations::from_parts(acts, inv, n, k).expect("acts");
-            let mut want = vec![0.0f32; m * n];
-            CpuKernels::new(KernelPath::Scalar, 1)
-                .expect("scalar")
-                .gemm(&w, &x, &mut want)
-                .expect("scalar gemm");
-            for path in KernelPath::supported() {
-                let kernels = CpuKernels::new(path, 3).expect("kernels");
-                let mut got = vec![f32::NAN; m * n];
-                for _ in 0..20 {
-                    kernels.gemm(&w, &x, &mut got).expect("gemm");
-                    let same = got
-                        .iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(same, "{path} {format} n={n}");
-                }
-            }
+            let scales = [0.02, 0.05, 0.3];
+            assert_every_path_equals_scalar(format, (m, k, n), &codes, &scales, acts, inv, 3, 20);
         }
     }
 }
@@ -252,25 +267,9 @@ fn inexact_block_products_round_as_the_scalar_combine() {
                 .map(|i| if i % 97 == 0 { 0 } else { 1 })
                 .collect();
             let scales = [1.0009766, 0.3330078, 1.9990234, 0.7060547, 1.4140625];
-            let bytes = build(format, m, k, &codes, &scales);
-            let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
             let acts: Vec<i8> = (0..n * k).map(|i| 127 - (i % 5) as i8).collect();
-            let x = QuantizedActivations::from_parts(acts, vec![0.0123; n], n, k).expect("acts");
-            let mut want = vec![0.0f32; m * n];
-            CpuKernels::new(KernelPath::Scalar, 1)
-                .expect("scalar")
-                .gemm(&w, &x, &mut want)
-                .expect("scalar gemm");
-            for path in KernelPath::supported() {
-                let mut got = vec![f32::NAN; m * n];
-                CpuKernels::new(path, 2)
-                    .expect("kernels")
-                    .gemm(&w, &x, &mut got)
-                    .expect("gemm");
-                let got_bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
-                let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
-                assert_eq!(got_bits, want_bits, "{path} {format} n={n}");
-            }
+            let inv = vec![0.0123; n];
+            assert_every_path_equals_scalar(format, (m, k, n), &codes, &scales, acts, inv, 2, 1);
         }
     }
 }
