@@ -238,6 +238,68 @@ pub(crate) fn check_finite(format: TernaryFormat, x: &[f32]) -> Result<(), Forma
     }
 }
 
+/// A TQ format's block packer: 256 unsigned codes (0, 1, 2 for −1, 0, +1) and the
+/// block's f16 scale, appended to `out` as one block.
+pub(crate) type PackBlock = fn(&[u8; 256], half::f16, &mut Vec<u8>);
+
+/// TQ1_0's and TQ2_0's quantizer (`quantize_row_tq{1,2}_0_ref`): per 256-weight block
+/// the absmax as its scale and `round(x / amax) + 1` as its codes, packed by `pack`.
+pub(crate) fn quantize_tq(
+    format: TernaryFormat,
+    x: &[f32],
+    pack: PackBlock,
+) -> Result<Vec<u8>, FormatError> {
+    format.check_multiple("input", x.len())?;
+    check_finite(format, x)?;
+    let mut out = Vec::with_capacity(x.len() / 256 * format.block_bytes());
+    let mut codes = [0u8; 256];
+    for block in x.chunks_exact(256) {
+        let amax = absmax_codes(block, &mut codes);
+        pack(&codes, half::f16::from_f32(amax), &mut out);
+    }
+    Ok(out)
+}
+
+/// TQ1_0's and TQ2_0's dequantizer: `n` weights from exactly `n / 256` blocks, viewed
+/// by `blocks` and decoded one by one by `decode`.
+pub(crate) fn dequantize_tq<'a, I: Iterator>(
+    format: TernaryFormat,
+    bytes: &'a [u8],
+    n: usize,
+    blocks: impl FnOnce(&'a [u8]) -> Result<I, FormatError>,
+    decode: impl Fn(I::Item, &mut [f32; 256]),
+) -> Result<Vec<f32>, FormatError> {
+    format.check_multiple("tensor", n)?;
+    format.check_len("tensor data", bytes, n / 256 * format.block_bytes(), n)?;
+    let mut out = vec![0.0f32; n];
+    for (block, dst) in blocks(bytes)?.zip(out.as_chunks_mut::<256>().0) {
+        decode(block, dst);
+    }
+    Ok(out)
+}
+
+/// TQ1_0's and TQ2_0's encoder from ternary codes (a multiple of 256): every block's
+/// scale is `scale` (stored as f16), so that weight = code · f16(scale).
+pub(crate) fn encode_codes_tq(
+    format: TernaryFormat,
+    codes: &[i8],
+    scale: f32,
+    out: &mut Vec<u8>,
+    pack: PackBlock,
+) -> Result<(), FormatError> {
+    format.check_multiple("code chunk", codes.len())?;
+    let d = half::f16::from_f32(scale);
+    out.reserve(codes.len() / 256 * format.block_bytes());
+    let mut unsigned = [0u8; 256];
+    for (b, block) in codes.chunks_exact(256).enumerate() {
+        for (j, (u, &c)) in unsigned.iter_mut().zip(block).enumerate() {
+            *u = check_code(format, b * 256 + j, c)?;
+        }
+        pack(&unsigned, d, out);
+    }
+    Ok(())
+}
+
 /// llama.cpp's per-block absmax and its `lroundf(x * (1/amax)) + 1` code, clamped to 0..=2.
 pub(crate) fn absmax_codes(block: &[f32], codes: &mut [u8]) -> f32 {
     let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));

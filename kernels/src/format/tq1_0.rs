@@ -11,7 +11,7 @@
 
 use half::f16;
 
-use super::{TernaryFormat, absmax_codes, check_code, check_finite};
+use super::TernaryFormat;
 use crate::error::FormatError;
 
 /// Weights per block.
@@ -88,42 +88,18 @@ pub fn blocks(bytes: &[u8]) -> Result<impl ExactSizeIterator<Item = Block<'_>>, 
 
 /// Quantizes `x` (a multiple of 256 values) exactly as `quantize_row_tq1_0_ref`.
 pub fn quantize(x: &[f32]) -> Result<Vec<u8>, FormatError> {
-    FORMAT.check_multiple("input", x.len())?;
-    check_finite(FORMAT, x)?;
-    let mut out = Vec::with_capacity(x.len() / BLOCK_WEIGHTS * BLOCK_BYTES);
-    let mut codes = [0u8; BLOCK_WEIGHTS];
-    for block in x.chunks_exact(BLOCK_WEIGHTS) {
-        let amax = absmax_codes(block, &mut codes);
-        pack_block(&codes, f16::from_f32(amax), &mut out);
-    }
-    Ok(out)
+    super::quantize_tq(FORMAT, x, pack_block)
 }
 
 /// Decodes `n` weights from `bytes` (exactly `n / 256 · 54` bytes).
 pub fn dequantize(bytes: &[u8], n: usize) -> Result<Vec<f32>, FormatError> {
-    FORMAT.check_multiple("tensor", n)?;
-    FORMAT.check_len("tensor data", bytes, n / BLOCK_WEIGHTS * BLOCK_BYTES, n)?;
-    let mut out = vec![0.0f32; n];
-    for (block, dst) in blocks(bytes)?.zip(out.as_chunks_mut::<BLOCK_WEIGHTS>().0) {
-        block.dequantize_into(dst);
-    }
-    Ok(out)
+    super::dequantize_tq(FORMAT, bytes, n, blocks, |b, out| b.dequantize_into(out))
 }
 
 /// Appends the blocks for `codes` (−1/0/+1, a multiple of 256) with every block's scale
 /// set to `scale` (stored as f16), so that weight = code · f16(scale).
 pub fn encode_codes(codes: &[i8], scale: f32, out: &mut Vec<u8>) -> Result<(), FormatError> {
-    FORMAT.check_multiple("code chunk", codes.len())?;
-    let d = f16::from_f32(scale);
-    out.reserve(codes.len() / BLOCK_WEIGHTS * BLOCK_BYTES);
-    let mut unsigned = [0u8; BLOCK_WEIGHTS];
-    for (b, block) in codes.chunks_exact(BLOCK_WEIGHTS).enumerate() {
-        for (j, (u, &c)) in unsigned.iter_mut().zip(block).enumerate() {
-            *u = check_code(FORMAT, b * BLOCK_WEIGHTS + j, c)?;
-        }
-        pack_block(&unsigned, d, out);
-    }
-    Ok(())
+    super::encode_codes_tq(FORMAT, codes, scale, out, pack_block)
 }
 
 /// Scales a base-3 number of up to 5 digits into a byte: ceil(q · 256 / 243).
