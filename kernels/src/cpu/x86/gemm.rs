@@ -93,29 +93,49 @@ unsafe fn tq2<const W: usize, const R: usize>(
     r0: usize,
 ) -> [f32; 16] {
     const STRIDE: usize = tq2_0::BLOCK_BYTES;
-    // Lanes 0..8 take row 0's block scale, lanes 8..16 row 1's.
-    let spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     let mut total = _mm512_setzero_ps();
     for c in 0..full {
         let mut acc = [_mm512_setzero_si512(); 16];
         chunk::<false, W, R>(rows, STRIDE, c, prep, r0, &mut acc);
-        let sums = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-            prep.sums_by_chunk.as_ptr().add(c * prep.n_pad + r0) as *const __m256i,
-        ));
-        let dots = _mm512_sub_epi32(reduce16(&acc), sums);
-        let d0 = rows[0].add(c * STRIDE + 64).cast::<i16>().read_unaligned();
-        let d1 = if W == 2 {
-            rows[1].add(c * STRIDE + 64).cast::<i16>().read_unaligned()
-        } else {
-            0
-        };
-        let d = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, d1, d0));
-        let d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
-        total = _mm512_add_ps(total, _mm512_mul_ps(d, _mm512_cvtepi32_ps(dots)));
+        total = add_scaled_chunk::<W>(total, &acc, rows, STRIDE, 64, c, prep, r0);
     }
     let mut out = [0.0f32; 16];
     _mm512_storeu_ps(out.as_mut_ptr(), total);
     out
+}
+
+/// `total + d_c · (dot_c as f32)` lane-wise for chunk `c`: lane `8w + r` takes the dot
+/// of weight row `w` with activation row `r0 + r` (from `acc`, less the activation
+/// sums) times row `w`'s f16 block scale at byte `scale_at` of its block — the shared
+/// scalar combine's two roundings per chunk, sixteen outputs at once.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn add_scaled_chunk<const W: usize>(
+    total: __m512,
+    acc: &[__m512i; 16],
+    rows: [*const u8; 2],
+    stride: usize,
+    scale_at: usize,
+    c: usize,
+    prep: &Prepared,
+    r0: usize,
+) -> __m512 {
+    // Lanes 0..8 take row 0's block scale, lanes 8..16 row 1's.
+    let spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    let sums = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+        prep.sums_by_chunk.as_ptr().add(c * prep.n_pad + r0) as *const __m256i,
+    ));
+    let dots = _mm512_sub_epi32(reduce16(acc), sums);
+    let scale = |w: usize| {
+        rows[w]
+            .add(c * stride + scale_at)
+            .cast::<i16>()
+            .read_unaligned()
+    };
+    let d1 = if W == 2 { scale(1) } else { 0 };
+    let d = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, d1, scale(0)));
+    let d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
+    _mm512_add_ps(total, _mm512_mul_ps(d, _mm512_cvtepi32_ps(dots)))
 }
 
 /// I2_S: lane `8w + r` = `Σ c·a` over the row's `full` chunks with unsigned codes
@@ -152,7 +172,6 @@ unsafe fn tq1<const W: usize, const R: usize>(
     r0: usize,
 ) -> [f32; 16] {
     const STRIDE: usize = tq1_0::BLOCK_BYTES;
-    let spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     let mut total = _mm512_setzero_ps();
     for c in 0..full {
         let mut codes = [[_mm512_setzero_si512(); 5]; W];
@@ -174,19 +193,7 @@ unsafe fn tq1<const W: usize, const R: usize>(
                 }
             }
         }
-        let sums = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-            prep.sums_by_chunk.as_ptr().add(c * prep.n_pad + r0) as *const __m256i,
-        ));
-        let dots = _mm512_sub_epi32(reduce16(&acc), sums);
-        let d0 = rows[0].add(c * STRIDE + 52).cast::<i16>().read_unaligned();
-        let d1 = if W == 2 {
-            rows[1].add(c * STRIDE + 52).cast::<i16>().read_unaligned()
-        } else {
-            0
-        };
-        let d = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, d1, d0));
-        let d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
-        total = _mm512_add_ps(total, _mm512_mul_ps(d, _mm512_cvtepi32_ps(dots)));
+        total = add_scaled_chunk::<W>(total, &acc, rows, STRIDE, 52, c, prep, r0);
     }
     let mut out = [0.0f32; 16];
     _mm512_storeu_ps(out.as_mut_ptr(), total);
