@@ -1,8 +1,10 @@
-//! AVX-512 drivers for every format. GEMM (`n ≥ 2`): weight rows in pairs ×
+//! SIMD drivers. AVX-512, every format: GEMM (`n ≥ 2`): weight rows in pairs ×
 //! activation rows in blocks of up to eight through the register-blocked microkernel
 //! (`x86::gemm`), results written straight into the `n × m` output. GEMV: one row
 //! per call of `x86::gemv` / `x86::tq1`, its sum in a register, except TQ1_0, four
 //! rows per call (their four sums in one register) and any last rows one by one.
+//! On the AVX2 path the GEMV goes the same way, one row per call of `x86::gemv_avx2`
+//! (its GEMM takes the chunk dots and the shared combine).
 //!
 //! The kernels return, per (weight row, activation row), a TQ format's chunk-order
 //! scaled sum before the activation scale, or I2_S's unsigned integer total; the last
@@ -85,6 +87,49 @@ pub(super) fn gemv_rows_avx512(
     {
         let _ = (w, rows, acts, prep, out);
         unreachable!("the AVX-512 GEMV is only taken on the AVX-512 path");
+    }
+}
+
+/// GEMV (`n = 1`): weight rows `rows` of `w` (any format) into `out[i]`, on the AVX2
+/// path, one row per call of `x86::gemv_avx2`.
+pub(super) fn gemv_rows_avx2(
+    w: &TernaryMatrix<'_>,
+    rows: Range<usize>,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    out: OutPtr,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::x86::gemv_avx2;
+        let k = acts.k();
+        let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+        let inv = acts.inv_scale(0);
+        for i in rows {
+            let row = w.row(i);
+            // SAFETY (all three): AVX2 + F16C path (checked by `CpuKernels::new`); the
+            // row holds `chunks` blocks of its format (`full` whole 256-chunks, then
+            // I2_S's half-chunk tail if any); `prep` is in the format's layout.
+            let y = match w.format() {
+                TernaryFormat::Tq1_0 => (unsafe { gemv_avx2::tq1(row, chunks, prep) }) * inv,
+                TernaryFormat::Tq2_0 => (unsafe { gemv_avx2::tq2(row, full, prep) }) * inv,
+                TernaryFormat::I2S => {
+                    let mut total =
+                        unsafe { gemv_avx2::i2s(row, full, prep) }.wrapping_sub(prep.full_sums[0]);
+                    if full < chunks {
+                        total = total.wrapping_add(super::tail_dot(row, full, acts.row(0)));
+                    }
+                    total as f32 * w.tensor_scale() * inv
+                }
+            };
+            // SAFETY: output i belongs to this caller alone.
+            unsafe { *out.at(i) = y };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, rows, acts, prep, out);
+        unreachable!("the AVX2 GEMV is only taken on the AVX2 path");
     }
 }
 

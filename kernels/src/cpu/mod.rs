@@ -395,6 +395,8 @@ impl CpuKernels {
         // AVX-512: GEMV one row at a time in registers, GEMM through the
         // register-blocked microkernel, both writing straight into `out`.
         let blocked = cfg!(target_arch = "x86_64") && path == KernelPath::Avx512;
+        // AVX2 GEMV: one row at a time in registers, also straight into `out`.
+        let gemv_avx2 = cfg!(target_arch = "x86_64") && path == KernelPath::Avx2 && n == 1;
         // The one-row kernels write each weight row's n outputs contiguously.
         let staged = n > 1 && !blocked;
         let mut transposed = if staged {
@@ -416,6 +418,10 @@ impl CpuKernels {
                 }
                 // Each piece's rows (and their outputs) go to exactly one thread.
                 let rows = at * piece..((at + 1) * piece).min(m);
+                if gemv_avx2 {
+                    block::gemv_rows_avx2(w, rows, x, &prep, target);
+                    continue;
+                }
                 if blocked {
                     if n == 1 {
                         block::gemv_rows_avx512(w, rows, x, &prep, target);

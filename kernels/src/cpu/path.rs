@@ -10,7 +10,7 @@ use crate::error::KernelError;
 pub enum KernelPath {
     /// Portable scalar reference (the oracle).
     Scalar,
-    /// AVX2 `maddubs` kernels.
+    /// AVX2 (+ F16C) `maddubs` kernels.
     Avx2,
     /// AVX-512 BW + VNNI `dpbusd` kernels.
     Avx512,
@@ -34,7 +34,10 @@ impl KernelPath {
         match self {
             KernelPath::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            KernelPath::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("f16c")
+            }
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx512 => {
                 std::arch::is_x86_feature_detected!("avx512f")
@@ -88,7 +91,7 @@ impl KernelPath {
         }
         let missing = match self {
             KernelPath::Scalar => "",
-            KernelPath::Avx2 => "avx2",
+            KernelPath::Avx2 => "avx2, f16c",
             KernelPath::Avx512 => "avx512f, avx512bw, avx512vnni",
         };
         let available = Self::supported()

@@ -1,11 +1,13 @@
 //! x86 kernels: AVX2 and AVX-512 (BW + VNNI).
 //!
 //! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S as int32 chunk dots
-//!   (AVX2 GEMV/GEMM; on AVX-512 the dots the bit-exactness tests compare).
+//!   (AVX2 GEMM; on both paths the dots the bit-exactness tests compare).
 //! - [`gemv`]: AVX-512 GEMV for the 2-bit formats, one row per call in registers.
+//! - [`gemv_avx2`]: AVX2 GEMV for every format, one row per call in registers.
 //! - [`gemm`]: the AVX-512 register-blocked GEMM microkernel for every format (two
 //!   weight rows × up to eight activation rows per call).
-//! - [`tq1`]: TQ1_0 (base-3 packing): AVX-512 GEMV and chunk dots, AVX2 chunk dots.
+//! - [`tq1`]: TQ1_0 (base-3 packing): AVX-512 GEMV and chunk dots, AVX2 chunk dots
+//!   (the AVX2 GEMM's) and trits.
 //! - the streaming-read baseline ([`read_sum_avx512`], [`read_sum_avx2`]).
 //!
 //! Both 2-bit formats put, in every 64 code bytes, weight `128·h + 32·g + m` at byte
@@ -18,6 +20,7 @@
 
 pub(crate) mod gemm;
 pub(crate) mod gemv;
+pub(crate) mod gemv_avx2;
 pub(crate) mod tq1;
 pub(crate) mod two_bit;
 

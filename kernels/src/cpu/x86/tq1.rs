@@ -267,7 +267,7 @@ unsafe fn times3_256(q: __m256i) -> __m256i {
 /// with `q' = q ∸ 1`, it equals `avg(q', avg(q', 0)) >> 6`.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn trits_256(q0: __m256i) -> [__m256i; 5] {
+pub(super) unsafe fn trits_256(q0: __m256i) -> [__m256i; 5] {
     let zero = _mm256_setzero_si256();
     let one = _mm256_set1_epi8(1);
     let three = _mm256_set1_epi8(3);

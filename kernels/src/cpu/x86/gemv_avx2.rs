@@ -1,0 +1,182 @@
+//! GEMV (`n = 1`) on AVX2 for every format: one weight row per call, its sum in a
+//! register, as the AVX-512 GEMV does — instead of a chunk dot per block written to
+//! memory, reduced one by one and combined in a second pass.
+//!
+//! - TQ2_0 and TQ1_0 reduce four blocks at once ([`reduce4_256`]) and add
+//!   `d_c · (dot_c as f32)` into a register in block order: the shared scalar
+//!   combine's roundings, so the outputs equal the scalar path bit for bit.
+//! - I2_S has one scale per tensor, so its 32-bit sums run over the whole row in one
+//!   register and are reduced once.
+//!
+//! `maddubs` multiplies the unsigned codes (at most 3, trits at most 2) by the int8
+//! activations in 16-bit pairs: a pair is at most `2 · 3 · 128 = 768`, so the eight
+//! (TQ1_0: ten) of them summed per 16-bit lane stay below 6 144 (5 120), far from
+//! saturation, before one `madd` widens them to 32 bits.
+
+#![allow(unsafe_op_in_unsafe_fn)]
+
+use std::arch::x86_64::*;
+
+use super::super::{Prepared, TQ1_PREPARED};
+use super::tq1::trits_256;
+use super::{PREFETCH, add_scaled4, scaled1};
+use crate::format::{tq1_0, tq2_0};
+use crate::quant::CHUNK;
+
+/// `[Σa, Σb, Σc, Σd]` of four int32 vectors in 9 shuffles and adds.
+#[inline(always)]
+unsafe fn reduce4_256(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m128i {
+    let ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+    let cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+    // Per 128-bit lane: [a, b, c, d] partial sums.
+    let abcd = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+    _mm_add_epi32(
+        _mm256_castsi256_si128(abcd),
+        _mm256_extracti128_si256::<1>(abcd),
+    )
+}
+
+/// Sum of the eight int32 lanes.
+#[inline(always)]
+unsafe fn hsum(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// The four code vectors (activation-group order) of one 32-byte half of a 2-bit
+/// chunk: group `g` at shift `2g` (TQ2_0) or `6 − 2g` (I2_S, `reversed`).
+#[inline(always)]
+unsafe fn decode_half(p: *const u8, reversed: bool) -> [__m256i; 4] {
+    let mask = _mm256_set1_epi8(3);
+    let w = _mm256_loadu_si256(p as *const __m256i);
+    let s = [
+        _mm256_and_si256(w, mask),
+        _mm256_and_si256(_mm256_srli_epi16::<2>(w), mask),
+        _mm256_and_si256(_mm256_srli_epi16::<4>(w), mask),
+        _mm256_and_si256(_mm256_srli_epi16::<6>(w), mask),
+    ];
+    if reversed {
+        [s[3], s[2], s[1], s[0]]
+    } else {
+        s
+    }
+}
+
+/// One 2-bit chunk's unsigned dot as eight 32-bit partial sums: 64 code bytes at `p`,
+/// the chunk's prepared activations at `a`.
+#[inline(always)]
+unsafe fn two_bit_chunk(p: *const u8, a: *const i8, reversed: bool) -> __m256i {
+    let mut acc = _mm256_setzero_si256();
+    for h in 0..2 {
+        let codes = decode_half(p.add(32 * h), reversed);
+        for (g, code) in codes.iter().enumerate() {
+            let x = _mm256_loadu_si256(a.add(64 * g + 32 * h) as *const __m256i);
+            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(*code, x));
+        }
+    }
+    _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+}
+
+/// TQ2_0 row: `Σ_c d_c · (dot_c as f32)` in chunk order, before the activation scale.
+///
+/// # Safety
+/// AVX2 and F16C; `row` holds `full` 66-byte blocks; `prep` is in the 2-bit layout
+/// with one activation row.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn tq2(row: &[u8], full: usize, prep: &Prepared) -> f32 {
+    const STRIDE: usize = tq2_0::BLOCK_BYTES;
+    let base = row.as_ptr();
+    let a = prep.values.as_ptr();
+    let mut acc = 0.0f32;
+    let mut c = 0;
+    while c + 4 <= full {
+        let p = base.add(c * STRIDE);
+        for line in (0..4 * STRIDE).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + line) as *const i8);
+        }
+        let dot = |b: usize| two_bit_chunk(p.add(b * STRIDE), a.add((c + b) * CHUNK), false);
+        let s = reduce4_256(dot(0), dot(1), dot(2), dot(3));
+        acc = add_scaled4(acc, s, prep.sums.as_ptr().add(c), p, STRIDE, 64);
+        c += 4;
+    }
+    while c < full {
+        let p = base.add(c * STRIDE);
+        let dot = hsum(two_bit_chunk(p, a.add(c * CHUNK), false)) - *prep.sums.get_unchecked(c);
+        acc += scaled1(dot, p, 64);
+        c += 1;
+    }
+    acc
+}
+
+/// I2_S row: `Σ c·a` over the row's `full` chunks with unsigned codes (the caller
+/// subtracts the activation sums and adds the half-chunk tail).
+///
+/// # Safety
+/// AVX2; `row` holds `full` 64-byte chunks; `prep` as for [`tq2`].
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn i2s(row: &[u8], full: usize, prep: &Prepared) -> i32 {
+    let base = row.as_ptr();
+    let a = prep.values.as_ptr();
+    let mut acc = _mm256_setzero_si256();
+    for c in 0..full {
+        let p = base.add(c * 64);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
+        acc = _mm256_add_epi32(acc, two_bit_chunk(p, a.add(c * CHUNK), true));
+    }
+    hsum(acc)
+}
+
+/// One TQ1_0 block's unsigned trit dot as eight 32-bit partial sums. The 52 code
+/// bytes go in two halves matching the prepared layout's lanes 0..32 and 32..64:
+/// bytes 0..32, then bytes 32..52 assembled from a 16- and a 4-byte load, so nothing
+/// past the block is read.
+#[inline(always)]
+unsafe fn tq1_block(p: *const u8, a: *const i8) -> __m256i {
+    let lo = _mm256_loadu_si256(p as *const __m256i);
+    let hi = _mm256_set_m128i(
+        _mm_cvtsi32_si128(p.add(48).cast::<i32>().read_unaligned()),
+        _mm_loadu_si128(p.add(32) as *const __m128i),
+    );
+    let halves = [trits_256(lo), trits_256(hi)];
+    let mut acc = _mm256_setzero_si256();
+    for t in 0..5 {
+        for (h, trits) in halves.iter().enumerate() {
+            let x = _mm256_loadu_si256(a.add(64 * t + 32 * h) as *const __m256i);
+            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(trits[t], x));
+        }
+    }
+    _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+}
+
+/// TQ1_0 row: `Σ_c d_c · (dot_c as f32)` in block order, before the activation scale.
+///
+/// # Safety
+/// AVX2 and F16C; `row` holds `chunks` 54-byte blocks; `prep` is in the TQ1_0 layout
+/// with one activation row.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn tq1(row: &[u8], chunks: usize, prep: &Prepared) -> f32 {
+    const STRIDE: usize = tq1_0::BLOCK_BYTES;
+    let base = row.as_ptr();
+    let a = prep.values.as_ptr();
+    let mut acc = 0.0f32;
+    let mut c = 0;
+    while c + 4 <= chunks {
+        let p = base.add(c * STRIDE);
+        for line in (0..4 * STRIDE).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + line) as *const i8);
+        }
+        let dot = |b: usize| tq1_block(p.add(b * STRIDE), a.add((c + b) * TQ1_PREPARED));
+        let s = reduce4_256(dot(0), dot(1), dot(2), dot(3));
+        acc = add_scaled4(acc, s, prep.sums.as_ptr().add(c), p, STRIDE, 52);
+        c += 4;
+    }
+    while c < chunks {
+        let p = base.add(c * STRIDE);
+        let dot = hsum(tq1_block(p, a.add(c * TQ1_PREPARED))) - *prep.sums.get_unchecked(c);
+        acc += scaled1(dot, p, 52);
+        c += 1;
+    }
+    acc
+}
