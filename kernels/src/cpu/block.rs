@@ -111,7 +111,9 @@ pub(super) fn gemv_rows_avx2(
             // row holds `chunks` blocks of its format (`full` whole 256-chunks, then
             // I2_S's half-chunk tail if any); `prep` is in the format's layout.
             let y = match w.format() {
-                TernaryFormat::Tq1_0 => (unsafe { gemv_avx2::tq1(row, chunks, prep) }) * inv,
+                TernaryFormat::Tq1_0 => {
+                    (unsafe { gemv_avx2::tq1(row, chunks, acts.row(0), prep) }) * inv
+                }
                 TernaryFormat::Tq2_0 => (unsafe { gemv_avx2::tq2(row, full, prep) }) * inv,
                 TernaryFormat::I2S => {
                     let mut total =

@@ -17,8 +17,8 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Prepared, TQ1_PREPARED};
-use super::tq1::trits_256;
+use super::super::Prepared;
+use super::tq1::{times3_256, times9_256, top_trit_256};
 use super::{PREFETCH, add_scaled4, scaled1};
 use crate::format::{tq1_0, tq2_0};
 use crate::quant::CHUNK;
@@ -128,38 +128,65 @@ pub(crate) unsafe fn i2s(row: &[u8], full: usize, prep: &Prepared) -> i32 {
     hsum(acc)
 }
 
-/// One TQ1_0 block's unsigned trit dot as eight 32-bit partial sums. The 52 code
-/// bytes go in two halves matching the prepared layout's lanes 0..32 and 32..64:
-/// bytes 0..32, then bytes 32..52 assembled from a 16- and a 4-byte load, so nothing
-/// past the block is read.
+/// One TQ1_0 block's unsigned trit dot as eight 32-bit partial sums, against its 256
+/// activations `a` in their natural order (llama.cpp's AVX2 arrangement):
+/// - code bytes 0..32, trit `t` → weights `32t..32t + 32` (five vectors);
+/// - code bytes 32..48, trits `t` and `t + 1` side by side in one vector → weights
+///   `160 + 16t..` (trits 0 and 1, then 2 and 3), and trit 4 beside the four `qh`
+///   bytes' trits 0..3 → weights 224..256 (three vectors in all, none of them part
+///   empty).
+///
+/// Nothing past the block's 52 code bytes is read as a code.
 #[inline(always)]
 unsafe fn tq1_block(p: *const u8, a: *const i8) -> __m256i {
-    let lo = _mm256_loadu_si256(p as *const __m256i);
-    let hi = _mm256_set_m128i(
-        _mm_cvtsi32_si128(p.add(48).cast::<i32>().read_unaligned()),
-        _mm_loadu_si128(p.add(32) as *const __m128i),
+    let q0 = _mm256_loadu_si256(p as *const __m256i);
+    let q1 = times3_256(q0);
+    let q2 = times9_256(q0);
+    let q3 = times9_256(q1);
+    let q4 = times9_256(q2);
+    let x0 = _mm256_broadcastsi128_si256(_mm_loadu_si128(p.add(32) as *const __m128i));
+    let x1 = times3_256(x0);
+    let x2 = times9_256(x0);
+    let x3 = times9_256(x1);
+    let x4 = times9_256(x2);
+    // The qh bytes times 1, 3, 9 and 27 (mod 256), four of each.
+    let qh = p.add(48).cast::<i32>().read_unaligned();
+    let h = _mm256_mullo_epi16(
+        _mm256_cvtepu8_epi16(_mm_set1_epi32(qh)),
+        _mm256_set_epi16(27, 27, 27, 27, 9, 9, 9, 9, 3, 3, 3, 3, 1, 1, 1, 1),
     );
-    let halves = [trits_256(lo), trits_256(hi)];
-    let mut acc = _mm256_setzero_si256();
-    for t in 0..5 {
-        for (h, trits) in halves.iter().enumerate() {
-            let x = _mm256_loadu_si256(a.add(64 * t + 32 * h) as *const __m256i);
-            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(trits[t], x));
-        }
+    let h = _mm256_and_si256(h, _mm256_set1_epi16(0xFF));
+    let qh_powers = _mm_packus_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+    let codes = [
+        q0,
+        q1,
+        q2,
+        q3,
+        q4,
+        _mm256_blend_epi32::<0xF0>(x0, x1),
+        _mm256_blend_epi32::<0xF0>(x2, x3),
+        _mm256_inserti128_si256::<1>(x4, qh_powers),
+    ];
+    // Three 16-bit sums so consecutive `maddubs` results do not wait on each other.
+    let mut acc = [_mm256_setzero_si256(); 3];
+    for (i, q) in codes.iter().enumerate() {
+        let x = _mm256_loadu_si256(a.add(32 * i) as *const __m256i);
+        acc[i % 3] = _mm256_add_epi16(acc[i % 3], _mm256_maddubs_epi16(top_trit_256(*q), x));
     }
-    _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+    let sum = _mm256_add_epi16(acc[0], _mm256_add_epi16(acc[1], acc[2]));
+    _mm256_madd_epi16(sum, _mm256_set1_epi16(1))
 }
 
 /// TQ1_0 row: `Σ_c d_c · (dot_c as f32)` in block order, before the activation scale.
 ///
 /// # Safety
-/// AVX2 and F16C; `row` holds `chunks` 54-byte blocks; `prep` is in the TQ1_0 layout
-/// with one activation row.
+/// AVX2 and F16C; `row` holds `chunks` 54-byte blocks; `acts` is the activation row
+/// (`chunks · 256` values, natural order) and `prep` holds its chunk sums.
 #[target_feature(enable = "avx2,f16c")]
-pub(crate) unsafe fn tq1(row: &[u8], chunks: usize, prep: &Prepared) -> f32 {
+pub(crate) unsafe fn tq1(row: &[u8], chunks: usize, acts: &[i8], prep: &Prepared) -> f32 {
     const STRIDE: usize = tq1_0::BLOCK_BYTES;
     let base = row.as_ptr();
-    let a = prep.values.as_ptr();
+    let a = acts.as_ptr();
     let mut acc = 0.0f32;
     let mut c = 0;
     while c + 4 <= chunks {
@@ -167,14 +194,14 @@ pub(crate) unsafe fn tq1(row: &[u8], chunks: usize, prep: &Prepared) -> f32 {
         for line in (0..4 * STRIDE).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + line) as *const i8);
         }
-        let dot = |b: usize| tq1_block(p.add(b * STRIDE), a.add((c + b) * TQ1_PREPARED));
+        let dot = |b: usize| tq1_block(p.add(b * STRIDE), a.add((c + b) * CHUNK));
         let s = reduce4_256(dot(0), dot(1), dot(2), dot(3));
         acc = add_scaled4(acc, s, prep.sums.as_ptr().add(c), p, STRIDE, 52);
         c += 4;
     }
     while c < chunks {
         let p = base.add(c * STRIDE);
-        let dot = hsum(tq1_block(p, a.add(c * TQ1_PREPARED))) - *prep.sums.get_unchecked(c);
+        let dot = hsum(tq1_block(p, a.add(c * CHUNK))) - *prep.sums.get_unchecked(c);
         acc += scaled1(dot, p, 52);
         c += 1;
     }

@@ -248,7 +248,7 @@ pub(crate) unsafe fn gemv4_tq1_avx512(
 /// `3 · q mod 256` per byte on 256-bit vectors (see [`times3`] for why `asm!`).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn times3_256(q: __m256i) -> __m256i {
+pub(super) unsafe fn times3_256(q: __m256i) -> __m256i {
     let out: __m256i;
     // SAFETY: register-only byte adds; AVX2 is enabled for this function.
     std::arch::asm!(
@@ -262,25 +262,52 @@ unsafe fn times3_256(q: __m256i) -> __m256i {
     out
 }
 
-/// The five trit vectors (0, 1 or 2 per byte) of 32 code bytes, by llama.cpp's
-/// halving-add form of `(q · 3) >> 8` (AVX2 has no unsigned byte compare):
-/// with `q' = q ∸ 1`, it equals `avg(q', avg(q', 0)) >> 6`.
+/// The five trit vectors (0, 1 or 2 per byte) of 32 code bytes ([`top_trit_256`] of
+/// each power of 3).
 #[inline]
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn trits_256(q0: __m256i) -> [__m256i; 5] {
-    let zero = _mm256_setzero_si256();
-    let one = _mm256_set1_epi8(1);
-    let three = _mm256_set1_epi8(3);
-    let top = |q: __m256i| {
-        let q = _mm256_subs_epu8(q, one);
-        let s = _mm256_avg_epu8(q, _mm256_avg_epu8(q, zero));
-        _mm256_and_si256(_mm256_srli_epi16::<6>(s), three)
-    };
     let q1 = times3_256(q0);
     let q2 = times3_256(q1);
     let q3 = times3_256(q2);
     let q4 = times3_256(q3);
-    [top(q0), top(q1), top(q2), top(q3), top(q4)]
+    [
+        top_trit_256(q0),
+        top_trit_256(q1),
+        top_trit_256(q2),
+        top_trit_256(q3),
+        top_trit_256(q4),
+    ]
+}
+
+/// The trit in the top of each byte of `q`, `(q · 3) >> 8`, by llama.cpp's
+/// halving-add form (AVX2 has no unsigned byte compare): with `q' = q ∸ 1`, it is
+/// `avg(q', avg(q', 0)) >> 6`.
+#[inline(always)]
+pub(super) unsafe fn top_trit_256(q: __m256i) -> __m256i {
+    let q = _mm256_subs_epu8(q, _mm256_set1_epi8(1));
+    let s = _mm256_avg_epu8(q, _mm256_avg_epu8(q, _mm256_setzero_si256()));
+    _mm256_and_si256(_mm256_srli_epi16::<6>(s), _mm256_set1_epi8(3))
+}
+
+/// `9 · q mod 256` per byte: `(q << 3) & 0xF8` (a 16-bit shift, its carries masked
+/// off) plus `q`, in `asm!` for the reason [`times3`] gives.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn times9_256(q: __m256i) -> __m256i {
+    let out: __m256i;
+    // SAFETY: register-only shift, and, add; AVX2 is enabled for this function.
+    std::arch::asm!(
+        "vpsllw {t}, {q}, 3",
+        "vpand {t}, {t}, {m}",
+        "vpaddb {o}, {t}, {q}",
+        q = in(ymm_reg) q,
+        m = in(ymm_reg) _mm256_set1_epi8(-8),
+        t = out(ymm_reg) _,
+        o = lateout(ymm_reg) out,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    out
 }
 
 /// AVX2 for TQ1_0: `out[r * chunks + c]` for every block of the row (the f32 outputs
