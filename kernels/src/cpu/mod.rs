@@ -228,7 +228,7 @@ fn row_dots(
         }
         if w.format() == TernaryFormat::Tq1_0 && path == KernelPath::Avx2 {
             // SAFETY: as above, for AVX2.
-            unsafe { x86::tq1::row_dots_tq1_avx2(bytes, prep, chunks, out) };
+            unsafe { x86::tq1::row_dots_tq1_avx2(bytes, acts, prep, chunks, out) };
             return;
         }
         let layout = match w.format() {

@@ -38,7 +38,7 @@ unsafe fn reduce4_256(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m128i
 
 /// Sum of the eight int32 lanes.
 #[inline(always)]
-unsafe fn hsum(v: __m256i) -> i32 {
+pub(super) unsafe fn hsum(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
@@ -128,17 +128,16 @@ pub(crate) unsafe fn i2s(row: &[u8], full: usize, prep: &Prepared) -> i32 {
     hsum(acc)
 }
 
-/// One TQ1_0 block's unsigned trit dot as eight 32-bit partial sums, against its 256
-/// activations `a` in their natural order (llama.cpp's AVX2 arrangement):
-/// - code bytes 0..32, trit `t` → weights `32t..32t + 32` (five vectors);
-/// - code bytes 32..48, trits `t` and `t + 1` side by side in one vector → weights
-///   `160 + 16t..` (trits 0 and 1, then 2 and 3), and trit 4 beside the four `qh`
-///   bytes' trits 0..3 → weights 224..256 (three vectors in all, none of them part
-///   empty).
+/// One TQ1_0 block's 256 trits (0, 1 or 2 per byte) as eight vectors whose lanes line
+/// up with the block's activations in their natural order (llama.cpp's AVX2
+/// arrangement), vector `i` against activations `32i..32i + 32`:
+/// - code bytes 0..32, trit `t` (vectors 0..5);
+/// - code bytes 32..48, trits 0 and 1 side by side, then 2 and 3 (vectors 5 and 6);
+/// - their trit 4 beside the four `qh` bytes' trits 0..3 (vector 7).
 ///
 /// Nothing past the block's 52 code bytes is read as a code.
 #[inline(always)]
-unsafe fn tq1_block(p: *const u8, a: *const i8) -> __m256i {
+pub(super) unsafe fn tq1_trits(p: *const u8) -> [__m256i; 8] {
     let q0 = _mm256_loadu_si256(p as *const __m256i);
     let q1 = times3_256(q0);
     let q2 = times9_256(q0);
@@ -157,21 +156,28 @@ unsafe fn tq1_block(p: *const u8, a: *const i8) -> __m256i {
     );
     let h = _mm256_and_si256(h, _mm256_set1_epi16(0xFF));
     let qh_powers = _mm_packus_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-    let codes = [
-        q0,
-        q1,
-        q2,
-        q3,
-        q4,
-        _mm256_blend_epi32::<0xF0>(x0, x1),
-        _mm256_blend_epi32::<0xF0>(x2, x3),
-        _mm256_inserti128_si256::<1>(x4, qh_powers),
-    ];
-    // Three 16-bit sums so consecutive `maddubs` results do not wait on each other.
+    // (Not `.map`: a closure would not inherit this function's target features.)
+    [
+        top_trit_256(q0),
+        top_trit_256(q1),
+        top_trit_256(q2),
+        top_trit_256(q3),
+        top_trit_256(q4),
+        top_trit_256(_mm256_blend_epi32::<0xF0>(x0, x1)),
+        top_trit_256(_mm256_blend_epi32::<0xF0>(x2, x3)),
+        top_trit_256(_mm256_inserti128_si256::<1>(x4, qh_powers)),
+    ]
+}
+
+/// The unsigned dot of [`tq1_trits`] with 256 activations in natural order at `a`, as
+/// eight 32-bit partial sums (three 16-bit sums, so consecutive `maddubs` results do
+/// not wait on each other).
+#[inline(always)]
+pub(super) unsafe fn tq1_dot(trits: &[__m256i; 8], a: *const i8) -> __m256i {
     let mut acc = [_mm256_setzero_si256(); 3];
-    for (i, q) in codes.iter().enumerate() {
+    for (i, t) in trits.iter().enumerate() {
         let x = _mm256_loadu_si256(a.add(32 * i) as *const __m256i);
-        acc[i % 3] = _mm256_add_epi16(acc[i % 3], _mm256_maddubs_epi16(top_trit_256(*q), x));
+        acc[i % 3] = _mm256_add_epi16(acc[i % 3], _mm256_maddubs_epi16(*t, x));
     }
     let sum = _mm256_add_epi16(acc[0], _mm256_add_epi16(acc[1], acc[2]));
     _mm256_madd_epi16(sum, _mm256_set1_epi16(1))
@@ -194,14 +200,14 @@ pub(crate) unsafe fn tq1(row: &[u8], chunks: usize, acts: &[i8], prep: &Prepared
         for line in (0..4 * STRIDE).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + line) as *const i8);
         }
-        let dot = |b: usize| tq1_block(p.add(b * STRIDE), a.add((c + b) * CHUNK));
+        let dot = |b: usize| tq1_dot(&tq1_trits(p.add(b * STRIDE)), a.add((c + b) * CHUNK));
         let s = reduce4_256(dot(0), dot(1), dot(2), dot(3));
         acc = add_scaled4(acc, s, prep.sums.as_ptr().add(c), p, STRIDE, 52);
         c += 4;
     }
     while c < chunks {
         let p = base.add(c * STRIDE);
-        let dot = hsum(tq1_block(p, a.add(c * CHUNK))) - *prep.sums.get_unchecked(c);
+        let dot = hsum(tq1_dot(&tq1_trits(p), a.add(c * CHUNK))) - *prep.sums.get_unchecked(c);
         acc += scaled1(dot, p, 52);
         c += 1;
     }

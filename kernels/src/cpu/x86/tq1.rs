@@ -5,8 +5,9 @@
 use std::arch::x86_64::*;
 
 use super::super::{Prepared, TQ1_PREPARED};
-use super::two_bit::hsum_epi32_256;
+use super::gemv_avx2;
 use super::{PREFETCH, add_scaled4, prefetch_span, reduce4, scaled1};
+use crate::quant::{CHUNK, QuantizedActivations};
 
 /// Dots of [`powers`] vectors come out 256 times the trit dot (see [`dot_powers`]).
 const TRIT_SHIFT: u32 = 8;
@@ -262,24 +263,6 @@ pub(super) unsafe fn times3_256(q: __m256i) -> __m256i {
     out
 }
 
-/// The five trit vectors (0, 1 or 2 per byte) of 32 code bytes ([`top_trit_256`] of
-/// each power of 3).
-#[inline]
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn trits_256(q0: __m256i) -> [__m256i; 5] {
-    let q1 = times3_256(q0);
-    let q2 = times3_256(q1);
-    let q3 = times3_256(q2);
-    let q4 = times3_256(q3);
-    [
-        top_trit_256(q0),
-        top_trit_256(q1),
-        top_trit_256(q2),
-        top_trit_256(q3),
-        top_trit_256(q4),
-    ]
-}
-
 /// The trit in the top of each byte of `q`, `(q · 3) >> 8`, by llama.cpp's
 /// halving-add form (AVX2 has no unsigned byte compare): with `q' = q ∸ 1`, it is
 /// `avg(q', avg(q', 0)) >> 6`.
@@ -311,43 +294,28 @@ pub(super) unsafe fn times9_256(q: __m256i) -> __m256i {
 }
 
 /// AVX2 for TQ1_0: `out[r * chunks + c]` for every block of the row (the f32 outputs
-/// come from the shared combine). The 52 code bytes go in two halves — bytes 0..32,
-/// then bytes 32..52 assembled from a 16- and a 4-byte load so nothing past the
-/// block is read — matching the prepared layout's lanes 0..32 and 32..64. `maddubs`
-/// pair sums of trits (≤ 2) times int8 stay far below int16 saturation, and ten of
-/// them (≤ 5120) still fit before one `madd` widens them.
+/// come from the shared combine), each block's trits decoded once for every
+/// activation row (see [`gemv_avx2::tq1_trits`]; the activations in natural order).
 ///
 /// # Safety
-/// The CPU must support AVX2; `row` must hold `chunks` 54-byte blocks and `prep`
-/// must be in the TQ1_0 layout.
-#[target_feature(enable = "avx2")]
+/// The CPU must support AVX2 and F16C; `row` must hold `chunks` 54-byte blocks, `acts`
+/// the activation rows and `prep` their chunk sums.
+#[target_feature(enable = "avx2,f16c")]
 pub(crate) unsafe fn row_dots_tq1_avx2(
     row: &[u8],
+    acts: &QuantizedActivations,
     prep: &Prepared,
     chunks: usize,
     out: &mut [i32],
 ) {
     const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
-    let ones = _mm256_set1_epi16(1);
     for c in 0..chunks {
         let p = row.as_ptr().add(c * STRIDE);
         _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
-        let lo = _mm256_loadu_si256(p as *const __m256i);
-        let hi = _mm256_set_m128i(
-            _mm_cvtsi32_si128(p.add(48).cast::<i32>().read_unaligned()),
-            _mm_loadu_si128(p.add(32) as *const __m128i),
-        );
-        let halves = [trits_256(lo), trits_256(hi)];
+        let trits = gemv_avx2::tq1_trits(p);
         for r in 0..prep.n {
-            let a = prep.values.as_ptr().add(r * prep.stride + c * TQ1_PREPARED);
-            let mut acc = _mm256_setzero_si256();
-            for t in 0..5 {
-                for (h, codes) in halves.iter().enumerate() {
-                    let x = _mm256_loadu_si256(a.add(64 * t + 32 * h) as *const __m256i);
-                    acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(codes[t], x));
-                }
-            }
-            *out.get_unchecked_mut(r * chunks + c) = hsum_epi32_256(_mm256_madd_epi16(acc, ones))
+            let a = acts.row(r).as_ptr().add(c * CHUNK);
+            *out.get_unchecked_mut(r * chunks + c) = gemv_avx2::hsum(gemv_avx2::tq1_dot(&trits, a))
                 - *prep.sums.get_unchecked(r * chunks + c);
         }
     }

@@ -67,14 +67,6 @@ pub(crate) unsafe fn row_dots_avx512(
     }
 }
 
-#[inline(always)]
-pub(super) unsafe fn hsum_epi32_256(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
-    _mm_cvtsi128_si32(s)
-}
-
 /// AVX2: as [`row_dots_avx512`] with `maddubs` (codes ≤ 2, so the int16 pair sums of
 /// eight products stay far below saturation).
 ///
@@ -119,7 +111,7 @@ pub(crate) unsafe fn row_dots_avx2(
             }
             let acc = _mm256_madd_epi16(acc, ones);
             *out.get_unchecked_mut(r * chunks + c) =
-                hsum_epi32_256(acc) - *prep.sums.get_unchecked(r * chunks + c);
+                super::gemv_avx2::hsum(acc) - *prep.sums.get_unchecked(r * chunks + c);
         }
     }
 }
