@@ -169,16 +169,21 @@ fn combine_row(
         format => {
             let stride = format.block_bytes();
             let d_at = stride - 2;
-            for (r, o) in out.iter_mut().enumerate() {
-                let mut acc = 0.0f32;
-                for c in 0..chunks {
-                    let d = f16_to_f32(u16::from_le_bytes([
-                        bytes[c * stride + d_at],
-                        bytes[c * stride + d_at + 1],
-                    ]));
-                    acc += d * dots[r * chunks + c] as f32;
+            // Chunk-outer, so each block scale is converted once for all activation
+            // rows; each row still adds its terms in chunk order.
+            let mut acc = [0.0f32; MAX_N];
+            let acc = &mut acc[..out.len()];
+            for c in 0..chunks {
+                let d = f16_to_f32(u16::from_le_bytes([
+                    bytes[c * stride + d_at],
+                    bytes[c * stride + d_at + 1],
+                ]));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a += d * dots[r * chunks + c] as f32;
                 }
-                *o = acc * acts.inv_scale(r);
+            }
+            for (r, (o, a)) in out.iter_mut().zip(acc.iter()).enumerate() {
+                *o = a * acts.inv_scale(r);
             }
         }
     }
