@@ -135,6 +135,71 @@ pub(super) fn gemv_rows_avx2(
     }
 }
 
+/// GEMM (`n ≥ 2`) for the 2-bit formats on the AVX2 path: each weight row of `rows`
+/// against the activation rows four at a time (`x86::gemv_avx2::{tq2,i2s}_rows`),
+/// into `out[r * m + i]`.
+pub(super) fn gemm_rows_avx2(
+    w: &TernaryMatrix<'_>,
+    rows: Range<usize>,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    out: OutPtr,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::x86::gemv_avx2::{i2s_rows, tq2_rows};
+        let (m, n, k) = (w.m(), acts.n(), acts.k());
+        let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+        for i in rows {
+            let row = w.row(i);
+            for r0 in (0..n).step_by(4) {
+                let block = (n - r0).min(4);
+                // SAFETY (both): AVX2 + F16C path (checked by `CpuKernels::new`); the
+                // row holds `full` whole chunks (then I2_S's half-chunk tail if any);
+                // `prep` is in the 2-bit layout with activation rows r0..r0 + block.
+                if w.format() == TernaryFormat::Tq2_0 {
+                    let s = unsafe {
+                        match block {
+                            1 => tq2_rows::<1>(row, full, prep, r0),
+                            2 => tq2_rows::<2>(row, full, prep, r0),
+                            3 => tq2_rows::<3>(row, full, prep, r0),
+                            _ => tq2_rows::<4>(row, full, prep, r0),
+                        }
+                    };
+                    for (r, s) in s.into_iter().enumerate().take(block) {
+                        // SAFETY: column i of output row r0 + r is this caller's.
+                        unsafe { *out.at((r0 + r) * m + i) = s * acts.inv_scale(r0 + r) };
+                    }
+                } else {
+                    let s = unsafe {
+                        match block {
+                            1 => i2s_rows::<1>(row, full, prep, r0),
+                            2 => i2s_rows::<2>(row, full, prep, r0),
+                            3 => i2s_rows::<3>(row, full, prep, r0),
+                            _ => i2s_rows::<4>(row, full, prep, r0),
+                        }
+                    };
+                    for (r, s) in s.into_iter().enumerate().take(block) {
+                        let a = r0 + r;
+                        let mut total = s.wrapping_sub(prep.full_sums[a]);
+                        if full < chunks {
+                            total = total.wrapping_add(super::tail_dot(row, full, acts.row(a)));
+                        }
+                        let y = total as f32 * w.tensor_scale() * acts.inv_scale(a);
+                        // SAFETY: column i of output row a is this caller's.
+                        unsafe { *out.at(a * m + i) = y };
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, rows, acts, prep, out);
+        unreachable!("the AVX2 GEMM is only taken on the AVX2 path");
+    }
+}
+
 /// Weight rows `rows` of `w` times every activation row into `out[r * m + i]`.
 ///
 /// Only called on the AVX-512 path (checked by `CpuKernels::new`);

@@ -400,10 +400,13 @@ impl CpuKernels {
         // AVX-512: GEMV one row at a time in registers, GEMM through the
         // register-blocked microkernel, both writing straight into `out`.
         let blocked = cfg!(target_arch = "x86_64") && path == KernelPath::Avx512;
-        // AVX2 GEMV: one row at a time in registers, also straight into `out`.
-        let gemv_avx2 = cfg!(target_arch = "x86_64") && path == KernelPath::Avx2 && n == 1;
+        // AVX2: GEMV one row at a time in registers, and for the 2-bit formats GEMM
+        // through the four-row microkernel, also straight into `out`.
+        let avx2 = cfg!(target_arch = "x86_64") && path == KernelPath::Avx2;
+        let gemv_avx2 = avx2 && n == 1;
+        let gemm_avx2 = avx2 && n > 1 && w.format() != TernaryFormat::Tq1_0;
         // The one-row kernels write each weight row's n outputs contiguously.
-        let staged = n > 1 && !blocked;
+        let staged = n > 1 && !blocked && !gemm_avx2;
         let mut transposed = if staged {
             vec![0.0f32; m * n]
         } else {
@@ -425,6 +428,10 @@ impl CpuKernels {
                 let rows = at * piece..((at + 1) * piece).min(m);
                 if gemv_avx2 {
                     block::gemv_rows_avx2(w, rows, x, &prep, target);
+                    continue;
+                }
+                if gemm_avx2 {
+                    block::gemm_rows_avx2(w, rows, x, &prep, target);
                     continue;
                 }
                 if blocked {

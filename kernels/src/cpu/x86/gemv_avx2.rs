@@ -1,6 +1,8 @@
-//! GEMV (`n = 1`) on AVX2 for every format: one weight row per call, its sum in a
+//! AVX2 GEMV (`n = 1`) for every format: one weight row per call, its sum in a
 //! register, as the AVX-512 GEMV does — instead of a chunk dot per block written to
-//! memory, reduced one by one and combined in a second pass.
+//! memory, reduced one by one and combined in a second pass. And the AVX2 GEMM
+//! microkernels for the 2-bit formats ([`tq2_rows`], [`i2s_rows`]): one weight row
+//! against up to four activation rows, each chunk decoded once for all of them.
 //!
 //! - TQ2_0 and TQ1_0 reduce four blocks at once ([`reduce4_256`]) and add
 //!   `d_c · (dot_c as f32)` into a register in block order: the shared scalar
@@ -68,15 +70,7 @@ unsafe fn decode_half(p: *const u8, reversed: bool) -> [__m256i; 4] {
 /// the chunk's prepared activations at `a`.
 #[inline(always)]
 unsafe fn two_bit_chunk(p: *const u8, a: *const i8, reversed: bool) -> __m256i {
-    let mut acc = _mm256_setzero_si256();
-    for h in 0..2 {
-        let codes = decode_half(p.add(32 * h), reversed);
-        for (g, code) in codes.iter().enumerate() {
-            let x = _mm256_loadu_si256(a.add(64 * g + 32 * h) as *const __m256i);
-            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(*code, x));
-        }
-    }
-    _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+    two_bit_dot(&two_bit_codes(p, reversed), a)
 }
 
 /// TQ2_0 row: `Σ_c d_c · (dot_c as f32)` in chunk order, before the activation scale.
@@ -212,4 +206,93 @@ pub(crate) unsafe fn tq1(row: &[u8], chunks: usize, acts: &[i8], prep: &Prepared
         c += 1;
     }
     acc
+}
+
+/// The eight code vectors of one 2-bit chunk (both 32-byte halves), in the order the
+/// prepared activations use: vector `2g + h` against activations `64g + 32h`.
+#[inline(always)]
+unsafe fn two_bit_codes(p: *const u8, reversed: bool) -> [__m256i; 8] {
+    let lo = decode_half(p, reversed);
+    let hi = decode_half(p.add(32), reversed);
+    [lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3]]
+}
+
+/// The unsigned dot of [`two_bit_codes`] with one activation row's prepared chunk at
+/// `a`, as eight 32-bit partial sums.
+#[inline(always)]
+unsafe fn two_bit_dot(codes: &[__m256i; 8], a: *const i8) -> __m256i {
+    let mut acc = [_mm256_setzero_si256(); 2];
+    for (i, code) in codes.iter().enumerate() {
+        let x = _mm256_loadu_si256(a.add(32 * i) as *const __m256i);
+        acc[i % 2] = _mm256_add_epi16(acc[i % 2], _mm256_maddubs_epi16(*code, x));
+    }
+    _mm256_madd_epi16(_mm256_add_epi16(acc[0], acc[1]), _mm256_set1_epi16(1))
+}
+
+/// GEMM microkernel for TQ2_0: one weight row against `R` (1..=4) activation rows
+/// `r0..r0 + R`, each chunk decoded once for all of them. Lane `r` of the result is
+/// `Σ_c d_c · (dot_c as f32)` in chunk order for activation row `r0 + r` — the
+/// shared scalar combine's roundings, four rows per vector add.
+///
+/// # Safety
+/// AVX2 and F16C; `row` holds `full` 66-byte blocks; `prep` is in the 2-bit layout
+/// with activation rows `r0..r0 + R`.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn tq2_rows<const R: usize>(
+    row: &[u8],
+    full: usize,
+    prep: &Prepared,
+    r0: usize,
+) -> [f32; 4] {
+    const STRIDE: usize = tq2_0::BLOCK_BYTES;
+    let mut acc = _mm_setzero_ps();
+    for c in 0..full {
+        let p = row.as_ptr().add(c * STRIDE);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
+        let codes = two_bit_codes(p, false);
+        let mut dots = [_mm256_setzero_si256(); 4];
+        for (r, dot) in dots.iter_mut().enumerate().take(R) {
+            let a = prep.values.as_ptr().add((r0 + r) * prep.stride + c * CHUNK);
+            *dot = two_bit_dot(&codes, a);
+        }
+        // Chunk-major sums: rows r0.. are contiguous (zero past the last row).
+        let sums = _mm_loadu_si128(prep.sums_by_chunk.as_ptr().add(c * prep.n_pad + r0).cast());
+        let s = _mm_sub_epi32(reduce4_256(dots[0], dots[1], dots[2], dots[3]), sums);
+        let d = _mm_cvtph_ps(_mm_set1_epi16(p.add(64).cast::<i16>().read_unaligned()));
+        acc = _mm_add_ps(acc, _mm_mul_ps(d, _mm_cvtepi32_ps(s)));
+    }
+    let mut out = [0.0f32; 4];
+    _mm_storeu_ps(out.as_mut_ptr(), acc);
+    out
+}
+
+/// GEMM microkernel for I2_S: lane `r` is `Σ c·a` over the row's `full` chunks with
+/// unsigned codes for activation row `r0 + r` (the caller subtracts the activation
+/// sums and adds the half-chunk tail).
+///
+/// # Safety
+/// AVX2; `row` holds `full` 64-byte chunks; `prep` as for [`tq2_rows`].
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn i2s_rows<const R: usize>(
+    row: &[u8],
+    full: usize,
+    prep: &Prepared,
+    r0: usize,
+) -> [i32; 4] {
+    let mut acc = [_mm256_setzero_si256(); 4];
+    for c in 0..full {
+        let p = row.as_ptr().add(c * 64);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
+        let codes = two_bit_codes(p, true);
+        for (r, acc) in acc.iter_mut().enumerate().take(R) {
+            let a = prep.values.as_ptr().add((r0 + r) * prep.stride + c * CHUNK);
+            *acc = _mm256_add_epi32(*acc, two_bit_dot(&codes, a));
+        }
+    }
+    let mut out = [0i32; 4];
+    _mm_storeu_si128(
+        out.as_mut_ptr().cast(),
+        reduce4_256(acc[0], acc[1], acc[2], acc[3]),
+    );
+    out
 }
