@@ -3,8 +3,9 @@
 //! (`x86::gemm`), results written straight into the `n × m` output. GEMV: one row
 //! per call of `x86::gemv` / `x86::tq1`, its sum in a register, except TQ1_0, four
 //! rows per call (their four sums in one register) and any last rows one by one.
-//! On the AVX2 path the GEMV goes the same way, one row per call of `x86::gemv_avx2`
-//! (its GEMM takes the chunk dots and the shared combine).
+//! On the AVX2 path the GEMV goes the same way, one row per call of `x86::gemv_avx2`,
+//! and the 2-bit GEMM one weight row against four activation rows per call (TQ1_0's
+//! takes the chunk dots and the shared combine).
 //!
 //! The kernels return, per (weight row, activation row), a TQ format's chunk-order
 //! scaled sum before the activation scale, or I2_S's unsigned integer total; the last
