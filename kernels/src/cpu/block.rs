@@ -22,6 +22,27 @@ use crate::quant::{CHUNK, QuantizedActivations};
 /// Activation rows per microkernel call.
 const BLOCK_N: usize = 8;
 
+/// An I2_S output from a kernel's unsigned-code total `s` over weight row `row`'s
+/// whole chunks against activation row `r`: less the activation sums, plus the
+/// half-chunk tail (in scalar, as the oracle computes it), times the tensor and
+/// activation scales.
+fn i2s_output(
+    w: &TernaryMatrix<'_>,
+    row: usize,
+    s: i32,
+    acts: &QuantizedActivations,
+    prep: &Prepared,
+    r: usize,
+) -> f32 {
+    let k = acts.k();
+    let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+    let mut total = s.wrapping_sub(prep.full_sums[r]);
+    if full < chunks {
+        total = total.wrapping_add(super::tail_dot(w.row(row), full, acts.row(r)));
+    }
+    total as f32 * w.tensor_scale() * acts.inv_scale(r)
+}
+
 /// GEMV (`n = 1`): weight rows `rows` of `w` (any format) into `out[i]`, on the
 /// AVX-512 path only.
 pub(super) fn gemv_rows_avx512(
@@ -72,12 +93,8 @@ pub(super) fn gemv_rows_avx512(
                 TernaryFormat::Tq2_0 => (unsafe { gemv::tq2(row, full, prep) }) * inv,
                 _ => {
                     // SAFETY: as above, over the row's `full` whole 256-chunks.
-                    let mut total =
-                        unsafe { gemv::i2s(row, full, prep) }.wrapping_sub(prep.full_sums[0]);
-                    if full < chunks {
-                        total = total.wrapping_add(super::tail_dot(row, full, acts.row(0)));
-                    }
-                    total as f32 * w.tensor_scale() * inv
+                    let s = unsafe { gemv::i2s(row, full, prep) };
+                    i2s_output(w, i, s, acts, prep, 0)
                 }
             };
             // SAFETY: output i belongs to this caller alone.
@@ -116,14 +133,14 @@ pub(super) fn gemv_rows_avx2(
                     (unsafe { gemv_avx2::tq1(row, chunks, acts.row(0), prep) }) * inv
                 }
                 TernaryFormat::Tq2_0 => (unsafe { gemv_avx2::tq2(row, full, prep) }) * inv,
-                TernaryFormat::I2S => {
-                    let mut total =
-                        unsafe { gemv_avx2::i2s(row, full, prep) }.wrapping_sub(prep.full_sums[0]);
-                    if full < chunks {
-                        total = total.wrapping_add(super::tail_dot(row, full, acts.row(0)));
-                    }
-                    total as f32 * w.tensor_scale() * inv
-                }
+                TernaryFormat::I2S => i2s_output(
+                    w,
+                    i,
+                    unsafe { gemv_avx2::i2s(row, full, prep) },
+                    acts,
+                    prep,
+                    0,
+                ),
             };
             // SAFETY: output i belongs to this caller alone.
             unsafe { *out.at(i) = y };
@@ -149,8 +166,7 @@ pub(super) fn gemm_rows_avx2(
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::gemv_avx2::{i2s_rows, tq2_rows};
-        let (m, n, k) = (w.m(), acts.n(), acts.k());
-        let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+        let (m, n, full) = (w.m(), acts.n(), acts.k() / CHUNK);
         for i in rows {
             let row = w.row(i);
             for r0 in (0..n).step_by(4) {
@@ -181,14 +197,9 @@ pub(super) fn gemm_rows_avx2(
                         }
                     };
                     for (r, s) in s.into_iter().enumerate().take(block) {
-                        let a = r0 + r;
-                        let mut total = s.wrapping_sub(prep.full_sums[a]);
-                        if full < chunks {
-                            total = total.wrapping_add(super::tail_dot(row, full, acts.row(a)));
-                        }
-                        let y = total as f32 * w.tensor_scale() * acts.inv_scale(a);
-                        // SAFETY: column i of output row a is this caller's.
-                        unsafe { *out.at(a * m + i) = y };
+                        let y = i2s_output(w, i, s, acts, prep, r0 + r);
+                        // SAFETY: column i of output row r0 + r is this caller's.
+                        unsafe { *out.at((r0 + r) * m + i) = y };
                     }
                 }
             }
@@ -215,8 +226,7 @@ pub(super) fn rows_avx512(
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86::gemm;
-        let (m, n, k) = (w.m(), acts.n(), acts.k());
-        let (full, chunks) = (k / CHUNK, k.div_ceil(CHUNK));
+        let (m, n, full) = (w.m(), acts.n(), acts.k() / CHUNK);
         let mut i = rows.start;
         while i < rows.end {
             let pair = (rows.end - i).min(2);
@@ -250,15 +260,8 @@ pub(super) fn rows_avx512(
                         let s = unsafe { gemm::block_i2s(pair, block, ptrs, full, prep, r0) };
                         for dw in 0..pair {
                             for r in 0..block {
-                                let mut total =
-                                    s[BLOCK_N * dw + r].wrapping_sub(prep.full_sums[r0 + r]);
-                                if full < chunks {
-                                    let tail =
-                                        super::tail_dot(w.row(i + dw), full, acts.row(r0 + r));
-                                    total = total.wrapping_add(tail);
-                                }
-                                let y = total as f32 * w.tensor_scale() * acts.inv_scale(r0 + r);
-                                put(dw, r, y);
+                                let s = s[BLOCK_N * dw + r];
+                                put(dw, r, i2s_output(w, i + dw, s, acts, prep, r0 + r));
                             }
                         }
                     }
