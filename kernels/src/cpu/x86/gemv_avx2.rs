@@ -11,9 +11,9 @@
 //!   register and are reduced once.
 //!
 //! `maddubs` multiplies the unsigned codes (at most 3, trits at most 2) by the int8
-//! activations in 16-bit pairs: a pair is at most `2 · 3 · 128 = 768`, so the eight
-//! (TQ1_0: ten) of them summed per 16-bit lane stay below 6 144 (5 120), far from
-//! saturation, before one `madd` widens them to 32 bits.
+//! activations in 16-bit pairs: a pair is at most `2 · 3 · 128 = 768`, so the at most
+//! eight of them a chunk sums per 16-bit lane stay below 6 144, far from saturation,
+//! before one `madd` widens them to 32 bits.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
