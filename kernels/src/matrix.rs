@@ -83,6 +83,11 @@ impl<'a> TernaryMatrix<'a> {
         &self.codes[i * self.row_bytes..(i + 1) * self.row_bytes]
     }
 
+    /// Rows `rows`' bytes, one contiguous stretch.
+    pub(crate) fn rows(&self, rows: std::ops::Range<usize>) -> &'a [u8] {
+        &self.codes[rows.start * self.row_bytes..rows.end * self.row_bytes]
+    }
+
     /// I2_S's per-tensor scale (1.0 for formats with per-block scales).
     pub fn tensor_scale(&self) -> f32 {
         self.tensor_scale

@@ -273,3 +273,104 @@ fn inexact_block_products_round_as_the_scalar_combine() {
         }
     }
 }
+
+/// A copy of some bytes that ends exactly where an inaccessible page begins, so a
+/// read past the end faults (the test process dies) instead of reading whatever the
+/// allocator left there.
+struct GuardedCopy {
+    map: *mut libc::c_void,
+    map_len: usize,
+    offset: usize,
+    len: usize,
+}
+
+impl GuardedCopy {
+    fn new(bytes: &[u8]) -> Self {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("page");
+        let data_pages = bytes.len().div_ceil(page).max(1);
+        let map_len = (data_pages + 1) * page;
+        // SAFETY: a fresh private anonymous mapping; its last page is made inaccessible
+        // and the bytes are copied to end right before it.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED, "mmap");
+            let guard = map.cast::<u8>().add(data_pages * page);
+            assert_eq!(
+                libc::mprotect(guard.cast(), page, libc::PROT_NONE),
+                0,
+                "mprotect"
+            );
+            let offset = data_pages * page - bytes.len();
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                map.cast::<u8>().add(offset),
+                bytes.len(),
+            );
+            Self {
+                map,
+                map_len,
+                offset,
+                len: bytes.len(),
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `offset..offset + len` was written in `new` and stays mapped until drop.
+        unsafe { std::slice::from_raw_parts(self.map.cast::<u8>().add(self.offset), self.len) }
+    }
+}
+
+impl Drop for GuardedCopy {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.map, self.map_len) };
+    }
+}
+
+/// No path reads past the tensor: the last block of the last row ends right before an
+/// inaccessible page (a model file's mapping can end there too), so a whole-vector
+/// load that runs over the end — as the kernels do inside the tensor — crashes the test.
+#[test]
+fn kernels_never_read_past_the_tensor() {
+    for format in TernaryFormat::ALL {
+        for (m, k) in [(1, 256), (4, 256), (5, 512), (8, 768), (9, 1280)] {
+            let codes: Vec<i8> = (0..m * k)
+                .map(|i| ((i * 5 + i / 7) % 3) as i8 - 1)
+                .collect();
+            let bytes = build(format, m, k, &codes, &[0.75, 1.25, 0.5]);
+            let guarded = GuardedCopy::new(&bytes);
+            let w = TernaryMatrix::new(format, m, k, guarded.bytes()).expect("matrix");
+            let plain = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
+            for n in [1, 3, 8] {
+                let acts: Vec<i8> = (0..n * k).map(|i| (i * 29 % 253) as i8).collect();
+                let x = QuantizedActivations::from_parts(acts, vec![0.01; n], n, k).expect("acts");
+                let mut want = vec![0.0f32; m * n];
+                CpuKernels::new(KernelPath::Scalar, 1)
+                    .expect("scalar")
+                    .gemm(&plain, &x, &mut want)
+                    .expect("scalar gemm");
+                for path in KernelPath::supported() {
+                    let mut got = vec![f32::NAN; m * n];
+                    CpuKernels::new(path, 2)
+                        .expect("kernels")
+                        .gemm(&w, &x, &mut got)
+                        .expect("gemm");
+                    assert_eq!(
+                        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "{path} {format} m={m} k={k} n={n}"
+                    );
+                }
+            }
+        }
+    }
+}

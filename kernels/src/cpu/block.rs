@@ -60,20 +60,16 @@ pub(super) fn gemv_rows_avx512(
         let inv = acts.inv_scale(0);
         let mut rows = rows;
         if w.format() == TernaryFormat::Tq1_0 {
-            // Four TQ1_0 rows per call share the activation loads and the scaling (the
-            // 2-bit formats stay one row per call: a second weight stream slowed them
-            // from DRAM); the last rows go one by one below.
+            // Four consecutive TQ1_0 rows per call share the activation loads and the
+            // scaling, and are prefetched as one stream (the 2-bit formats stay one row
+            // per call: a second weight stream slowed them from DRAM); the last rows go
+            // one by one below.
             while rows.len() >= 4 {
                 let i = rows.start;
                 // SAFETY: AVX-512 path; the four rows hold `chunks` blocks, `prep` is
                 // in the TQ1_0 layout.
-                let y = unsafe {
-                    super::x86::tq1::gemv4_tq1_avx512(
-                        [w.row(i), w.row(i + 1), w.row(i + 2), w.row(i + 3)],
-                        chunks,
-                        prep,
-                    )
-                };
+                let y =
+                    unsafe { super::x86::tq1::gemv4_tq1_avx512(w.rows(i..i + 4), chunks, prep) };
                 for (j, y) in y.into_iter().enumerate() {
                     // SAFETY: outputs i..i + 4 belong to this caller alone.
                     unsafe { *out.at(i + j) = y * inv };

@@ -12,7 +12,7 @@ pub enum KernelPath {
     Scalar,
     /// AVX2 (+ F16C) `maddubs` kernels.
     Avx2,
-    /// AVX-512 BW + VNNI `dpbusd` kernels.
+    /// AVX-512 BW + VL + VNNI `dpbusd` kernels.
     Avx512,
 }
 
@@ -42,6 +42,7 @@ impl KernelPath {
             KernelPath::Avx512 => {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
                     && std::arch::is_x86_feature_detected!("avx2")
             }
@@ -92,7 +93,7 @@ impl KernelPath {
         let missing = match self {
             KernelPath::Scalar => "",
             KernelPath::Avx2 => "avx2, f16c",
-            KernelPath::Avx512 => "avx512f, avx512bw, avx512vnni",
+            KernelPath::Avx512 => "avx512f, avx512bw, avx512vl, avx512vnni",
         };
         let available = Self::supported()
             .iter()

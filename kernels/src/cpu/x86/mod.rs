@@ -1,4 +1,4 @@
-//! x86 kernels: AVX2 and AVX-512 (BW + VNNI).
+//! x86 kernels: AVX2 and AVX-512 (BW + VL + VNNI).
 //!
 //! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S as int32 chunk dots
 //!   (AVX2 GEMM; on both paths the dots the bit-exactness tests compare).
