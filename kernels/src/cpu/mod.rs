@@ -49,12 +49,15 @@ pub(crate) struct Prepared {
     /// Per activation row, the sum over its full 256-weight chunks (the I2_S tail's
     /// half chunk excluded: the tail is computed separately, like the oracle does).
     pub(crate) full_sums: Vec<i32>,
+    /// TQ1_0 GEMV on AVX-512 only: per block, per trit position, the activations as
+    /// the four-row kernel's packed vectors read them ([`TQ1_DENSE`]); else empty.
+    pub(crate) dense: Vec<i8>,
 }
 
 impl Prepared {
-    fn new(acts: &QuantizedActivations, format: TernaryFormat) -> Self {
+    fn new(acts: &QuantizedActivations, format: TernaryFormat, path: KernelPath) -> Self {
         if format == TernaryFormat::Tq1_0 {
-            return Self::new_tq1(acts);
+            return Self::new_tq1(acts, path);
         }
         let (n, k) = (acts.n(), acts.k());
         let mut values = vec![0i8; n * k];
@@ -110,43 +113,73 @@ impl Prepared {
             n_pad,
             sums_by_chunk,
             full_sums,
+            dense: Vec::new(),
         }
     }
 
-    /// TQ1_0's layout: per 256-weight block, five 64-byte vectors, one per trit
-    /// position `t`, holding the activation of the weight whose trit `t` sits in that
-    /// byte lane (lanes 0..32: qs[0..32], 32..48: qs[32..48], 48..52: qh) and zero in
-    /// lanes that hold no weight.
-    fn new_tq1(acts: &QuantizedActivations) -> Self {
+    /// TQ1_0's layout, for the AVX-512 kernels only (the AVX2 ones read the activations
+    /// in natural order and the scalar oracle reads them itself; both use only the
+    /// sums): per 256-weight block, five 64-byte vectors, one per trit position `t`,
+    /// holding the activation of the weight whose trit `t` sits in that byte lane
+    /// (lanes 0..32: qs[0..32], 32..48: qs[32..48], 48..52: qh), then the qh lanes'
+    /// four activations again in lanes 52..64 (where the kernels' codes are zero), so
+    /// that the four-row GEMV reads them as one 16-byte vector. For a GEMV (`n = 1`),
+    /// also [`Prepared::dense`]: per block and trit position, lanes 0..32 twice, then
+    /// lanes 32..48 four times — what that kernel's packed vectors multiply.
+    fn new_tq1(acts: &QuantizedActivations, path: KernelPath) -> Self {
         let (n, k) = (acts.n(), acts.k());
         let chunks = k / CHUNK;
         let stride = chunks * TQ1_PREPARED;
-        let mut values = vec![0i8; n * stride];
         let mut sums = Vec::with_capacity(n * chunks);
+        for r in 0..n {
+            sums.extend_from_slice(acts.chunk_sums(r));
+        }
+        if path != KernelPath::Avx512 {
+            return Self::with_sums(acts, stride, Vec::new(), sums);
+        }
+        let mut values = vec![0i8; n * stride];
         for r in 0..n {
             let src = acts.row(r);
             for c in 0..chunks {
                 let dst = &mut values[r * stride + c * TQ1_PREPARED..][..TQ1_PREPARED];
                 let block = &src[c * CHUNK..][..CHUNK];
-                // Three contiguous runs per trit position (the per-lane form took most
-                // of a small GEMV's time).
+                // Contiguous runs per trit position (the per-lane form took most of a
+                // small GEMV's time).
                 for t in 0..5 {
                     let lanes = &mut dst[64 * t..][..64];
                     lanes[..32].copy_from_slice(&block[32 * t..][..32]);
                     lanes[32..48].copy_from_slice(&block[160 + 16 * t..][..16]);
                     if t < 4 {
-                        lanes[48..52].copy_from_slice(&block[240 + 4 * t..][..4]);
+                        for copy in 0..4 {
+                            lanes[48 + 4 * copy..][..4].copy_from_slice(&block[240 + 4 * t..][..4]);
+                        }
                     }
                 }
             }
-            sums.extend_from_slice(acts.chunk_sums(r));
         }
-        Self::with_sums(acts, stride, values, sums)
+        let mut dense = Vec::new();
+        if n == 1 {
+            dense = vec![0i8; chunks * TQ1_DENSE];
+            for (from, to) in values.chunks_exact(64).zip(dense.chunks_exact_mut(128)) {
+                to[..32].copy_from_slice(&from[..32]);
+                to[32..64].copy_from_slice(&from[..32]);
+                for copy in 0..4 {
+                    to[64 + 16 * copy..][..16].copy_from_slice(&from[32..48]);
+                }
+            }
+        }
+        Self {
+            dense,
+            ..Self::with_sums(acts, stride, values, sums)
+        }
     }
 }
 
 /// Prepared bytes per TQ1_0 block: five trit positions × 64 lanes.
 pub(crate) const TQ1_PREPARED: usize = 5 * 64;
+
+/// [`Prepared::dense`] bytes per TQ1_0 block: five trit positions × two 64-byte vectors.
+pub(crate) const TQ1_DENSE: usize = 5 * 128;
 
 /// Turns one weight row's int32 chunk dots into f32 outputs, identically for every path:
 /// per-block scales are applied chunk by chunk in order, then the activation scale.
@@ -386,7 +419,7 @@ impl CpuKernels {
             }
             .into());
         }
-        let prep = Prepared::new(x, w.format());
+        let prep = Prepared::new(x, w.format(), self.path);
         let chunks = x.k().div_ceil(CHUNK);
         let threads = self.pool.threads();
         // Rows in pieces of a multiple of 16 (so threads never share an output cache
@@ -516,7 +549,7 @@ impl CpuKernels {
             }
             .into());
         }
-        let prep = Prepared::new(x, w.format());
+        let prep = Prepared::new(x, w.format(), self.path);
         let mut dots = vec![0i32; x.n() * x.k().div_ceil(CHUNK)];
         row_dots(self.path, w, row, x, &prep, &mut dots);
         Ok(dots)

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Prepared, TQ1_PREPARED};
+use super::super::{Prepared, TQ1_DENSE, TQ1_PREPARED};
 use super::gemv_avx2;
 use super::{PREFETCH, add_scaled4, prefetch_span, reduce4, scaled1};
 use crate::quant::{CHUNK, QuantizedActivations};
@@ -289,93 +289,181 @@ unsafe fn dense_step(
 /// `rows.len() == 4 * chunks * 54`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c")]
 pub(crate) unsafe fn gemv4_tq1_avx512(rows: &[u8], chunks: usize, prep: &Prepared) -> [f32; 4] {
-    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
-    let row_bytes = chunks * STRIDE;
+    let row_bytes = chunks * crate::format::tq1_0::BLOCK_BYTES;
     debug_assert_eq!(rows.len(), 4 * row_bytes);
-    let base = rows.as_ptr();
-    // Word indices into (t1, t2) below: the four rows' qh (two words each), then their
-    // f16 scales.
-    let gather = _mm512_set_epi16(
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 58, 42, 26, 10, 57, 56, 41, 40,
-        25, 24, 9, 8,
-    );
     let mut acc = _mm_setzero_ps();
-    for c in 0..chunks {
-        let p = base.add(c * STRIDE);
-        let ahead = base.wrapping_add(4 * c * STRIDE + PREFETCH);
+    if chunks > 0 {
+        let at = Stretch {
+            base: rows.as_ptr(),
+            row_bytes,
+            chunks,
+            prep,
+        };
+        // Software-pipelined: column c's arithmetic runs with column c − 1's reduction
+        // woven between its steps (the reduction is a long dependent chain, which
+        // otherwise ends every column with the vector units half idle).
+        let mut prev = column::<true, false>(&at, 0, None, &mut acc);
+        for c in 1..chunks {
+            prev = column::<true, true>(&at, c, Some(&prev), &mut acc);
+        }
+        column::<false, true>(&at, chunks, Some(&prev), &mut acc);
+    }
+    let mut out = [0.0f32; 4];
+    _mm_storeu_ps(out.as_mut_ptr(), acc);
+    out
+}
+
+/// Four consecutive TQ1_0 rows and the activations, for [`column`].
+struct Stretch<'a> {
+    base: *const u8,
+    row_bytes: usize,
+    chunks: usize,
+    prep: &'a Prepared,
+}
+
+/// A column's accumulators, waiting for their reduction in the next [`column`] call.
+#[derive(Clone, Copy)]
+struct Column {
+    d1: [__m512i; 3],
+    d2: [__m512i; 3],
+    h1: __m128i,
+    h2: __m128i,
+    scales: __m128,
+    sum: i32,
+}
+
+/// Keeps `x` computed at this point of the instruction stream: the empty `asm!` is
+/// ordered with [`dense_step`]'s, so LLVM cannot gather the reduction's steps into
+/// one run again.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pin(mut x: __m512i) -> __m512i {
+    // SAFETY: an empty template; the operand only fixes where `x` exists.
+    std::arch::asm!("/* {0} */", inout(zmm_reg) x, options(nomem, nostack, preserves_flags));
+    x
+}
+
+/// [`gemv4_tq1_avx512`]'s column `c` (when `MAIN`) and the reduction and scaled sum of
+/// the previous column `prev` into `acc` (when `EPI`), the latter in five pieces, one
+/// after each trit position of the former.
+#[inline(always)]
+unsafe fn column<const MAIN: bool, const EPI: bool>(
+    at: &Stretch<'_>,
+    c: usize,
+    prev: Option<&Column>,
+    acc: &mut __m128,
+) -> Column {
+    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
+    let zero = _mm512_setzero_si512();
+    let mut col = Column {
+        d1: [zero; 3],
+        d2: [zero; 3],
+        h1: _mm_setzero_si128(),
+        h2: _mm_setzero_si128(),
+        scales: _mm_setzero_ps(),
+        sum: 0,
+    };
+    let mut q = [zero; 3];
+    let mut qh = _mm_setzero_si128();
+    let mut a = at.prep.values.as_ptr();
+    let mut packed = at.prep.dense.as_ptr();
+    if MAIN {
+        let p = at.base.add(c * STRIDE);
+        let ahead = at.base.wrapping_add(4 * c * STRIDE + PREFETCH);
         for line in [0, 64, 128, 192] {
             _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
         }
         // Whole 64-byte loads: bytes past a block are the next row's (the same
         // stretch), except after the last row's last block, which is masked off.
-        let load = |b: usize| _mm512_loadu_si512(p.add(b * row_bytes) as *const __m512i);
+        let load = |b: usize| _mm512_loadu_si512(p.add(b * at.row_bytes) as *const __m512i);
         let (ra, rb, rc) = (load(0), load(1), load(2));
-        let rd = if c + 1 < chunks {
+        let rd = if c + 1 < at.chunks {
             load(3)
         } else {
-            _mm512_maskz_loadu_epi8((1u64 << STRIDE) - 1, p.add(3 * row_bytes) as *const i8)
+            _mm512_maskz_loadu_epi8((1u64 << STRIDE) - 1, p.add(3 * at.row_bytes) as *const i8)
         };
         // [A0 A1 B0 B1], [C0 C1 D0 D1], [A2 B2 C2 D2] by 16-byte piece; [A2 A3 B2 B3]
         // and [C2 C3 D2 D3] on the way, whose pieces 3 hold qh and the scale.
         let t1 = _mm512_shuffle_i64x2::<0xEE>(ra, rb);
         let t2 = _mm512_shuffle_i64x2::<0xEE>(rc, rd);
-        let mut q = [
+        q = [
             _mm512_shuffle_i64x2::<0x44>(ra, rb),
             _mm512_shuffle_i64x2::<0x44>(rc, rd),
             _mm512_shuffle_i64x2::<0x88>(t1, t2),
         ];
+        // Word indices into (t1, t2): the four rows' qh (two words each), then their
+        // f16 scales.
+        let gather = _mm512_set_epi16(
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 58, 42, 26, 10, 57, 56, 41,
+            40, 25, 24, 9, 8,
+        );
         let tail = _mm512_permutex2var_epi16(t1, gather, t2);
-        let mut qh = _mm512_castsi512_si128(tail);
-        let scales = _mm_cvtph_ps(_mm512_extracti32x4_epi32::<1>(tail));
-
-        let a = prep.values.as_ptr().add(c * TQ1_PREPARED);
-        let mut d1 = [_mm512_setzero_si512(); 3];
-        let mut d2 = [_mm512_setzero_si512(); 3];
-        let (mut h1, mut h2) = (_mm_setzero_si128(), _mm_setzero_si128());
-        for t in 0..5 {
-            let lanes = a.add(64 * t);
-            let a01 = _mm512_broadcast_i64x4(_mm256_loadu_si256(lanes as *const __m256i));
-            let a2 = _mm512_broadcast_i32x4(_mm_loadu_si128(lanes.add(32) as *const __m128i));
-            q = dense_step(q, &mut d1, &mut d2, a01, a2);
+        qh = _mm512_castsi512_si128(tail);
+        col.scales = _mm_cvtph_ps(_mm512_extracti32x4_epi32::<1>(tail));
+        col.sum = *at.prep.sums.get_unchecked(c);
+        a = a.add(c * TQ1_PREPARED);
+        packed = packed.add(c * TQ1_DENSE);
+    }
+    // The previous column's reduction, in stages.
+    let (mut s1, mut s2, mut e) = (zero, zero, zero);
+    let mut dots = _mm_setzero_ps();
+    for t in 0..5 {
+        if MAIN {
+            // Whole loads (the broadcasts they replace cost 6 % of the kernel).
+            let a01 = _mm512_loadu_si512(packed.add(128 * t) as *const __m512i);
+            let a2 = _mm512_loadu_si512(packed.add(128 * t + 64) as *const __m512i);
+            q = dense_step(q, &mut col.d1, &mut col.d2, a01, a2);
             // qh bytes hold four trits: their fifth position's activations are zero.
             if t < 4 {
-                let x = _mm_set1_epi32(lanes.add(48).cast::<i32>().read_unaligned());
+                let x = _mm_loadu_si128(a.add(64 * t + 48) as *const __m128i);
                 let next = times3_128(qh);
-                h1 = _mm_dpbusd_epi32(h1, qh, x);
-                h2 = _mm_dpbusd_epi32(h2, next, x);
+                col.h1 = _mm_dpbusd_epi32(col.h1, qh, x);
+                col.h2 = _mm_dpbusd_epi32(col.h2, next, x);
                 qh = next;
             }
         }
-        // Per 16-byte lane j, row j's partial sums: both halves of the first two
-        // vectors' lanes, plus the third's.
-        let rows4 = |d: &[__m512i; 3]| {
-            _mm512_add_epi32(
-                _mm512_add_epi32(
-                    _mm512_shuffle_i64x2::<0x88>(d[0], d[1]),
-                    _mm512_shuffle_i64x2::<0xDD>(d[0], d[1]),
-                ),
-                d[2],
-            )
-        };
-        let (s1, s2) = (rows4(&d1), rows4(&d2));
-        let e = _mm512_sub_epi32(_mm512_add_epi32(s1, _mm512_add_epi32(s1, s1)), s2);
-        let e = _mm512_add_epi32(e, _mm512_shuffle_epi32::<0x4E>(e));
-        let e = _mm512_add_epi32(e, _mm512_shuffle_epi32::<0xB1>(e));
-        let e = _mm512_castsi512_si128(_mm512_permutexvar_epi32(
-            _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0),
-            e,
-        ));
-        let h = _mm_sub_epi32(_mm_add_epi32(h1, _mm_add_epi32(h1, h1)), h2);
-        let s = _mm_srai_epi32::<{ TRIT_SHIFT as i32 }>(_mm_add_epi32(e, h));
-        let dots = _mm_cvtepi32_ps(_mm_sub_epi32(
-            s,
-            _mm_set1_epi32(*prep.sums.get_unchecked(c)),
-        ));
-        acc = _mm_add_ps(acc, _mm_mul_ps(scales, dots));
+        if let (true, Some(prev)) = (EPI, prev) {
+            match t {
+                0 => {
+                    // Per 16-byte lane j, row j's partial sums: both halves of the
+                    // first two vectors' lanes, plus the third's.
+                    let rows4 = |d: &[__m512i; 3]| {
+                        _mm512_add_epi32(
+                            _mm512_add_epi32(
+                                _mm512_shuffle_i64x2::<0x88>(d[0], d[1]),
+                                _mm512_shuffle_i64x2::<0xDD>(d[0], d[1]),
+                            ),
+                            d[2],
+                        )
+                    };
+                    s1 = pin(rows4(&prev.d1));
+                    s2 = pin(rows4(&prev.d2));
+                }
+                1 => {
+                    e = _mm512_sub_epi32(_mm512_add_epi32(s1, _mm512_add_epi32(s1, s1)), s2);
+                    e = pin(_mm512_add_epi32(e, _mm512_shuffle_epi32::<0x4E>(e)));
+                }
+                2 => {
+                    e = _mm512_add_epi32(e, _mm512_shuffle_epi32::<0xB1>(e));
+                    e = pin(_mm512_permutexvar_epi32(
+                        _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0),
+                        e,
+                    ));
+                }
+                3 => {
+                    let h = _mm_sub_epi32(
+                        _mm_add_epi32(prev.h1, _mm_add_epi32(prev.h1, prev.h1)),
+                        prev.h2,
+                    );
+                    let s = _mm_add_epi32(_mm512_castsi512_si128(e), h);
+                    let s = _mm_srai_epi32::<{ TRIT_SHIFT as i32 }>(s);
+                    dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, _mm_set1_epi32(prev.sum)));
+                }
+                _ => *acc = _mm_add_ps(*acc, _mm_mul_ps(prev.scales, dots)),
+            }
+        }
     }
-    let mut out = [0.0f32; 4];
-    _mm_storeu_ps(out.as_mut_ptr(), acc);
-    out
+    col
 }
 
 /// `3 · q mod 256` per byte on 256-bit vectors (see [`times3`] for why `asm!`).
