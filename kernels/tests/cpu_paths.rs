@@ -350,7 +350,7 @@ fn kernels_never_read_past_the_tensor() {
             let guarded = GuardedCopy::new(&bytes);
             let w = TernaryMatrix::new(format, m, k, guarded.bytes()).expect("matrix");
             let plain = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
-            for n in [1, 3, 8] {
+            for n in [1, 3, 8, 9] {
                 let acts: Vec<i8> = (0..n * k).map(|i| (i * 29 % 253) as i8).collect();
                 let x = QuantizedActivations::from_parts(acts, vec![0.01; n], n, k).expect("acts");
                 let mut want = vec![0.0f32; m * n];
