@@ -12,7 +12,8 @@ pub enum KernelPath {
     Scalar,
     /// AVX2 (+ F16C) `maddubs` kernels.
     Avx2,
-    /// AVX-512 BW + VL + VNNI `dpbusd` kernels.
+    /// AVX-512 BW + VL + VNNI `dpbusd` kernels (with AVX2 and F16C, which every such
+    /// CPU has, for the 256-bit and f16 steps).
     Avx512,
 }
 
@@ -45,6 +46,7 @@ impl KernelPath {
                     && std::arch::is_x86_feature_detected!("avx512vl")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
                     && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("f16c")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
@@ -93,7 +95,7 @@ impl KernelPath {
         let missing = match self {
             KernelPath::Scalar => "",
             KernelPath::Avx2 => "avx2, f16c",
-            KernelPath::Avx512 => "avx512f, avx512bw, avx512vl, avx512vnni",
+            KernelPath::Avx512 => "avx512f, avx512bw, avx512vl, avx512vnni, avx2, f16c",
         };
         let available = Self::supported()
             .iter()
