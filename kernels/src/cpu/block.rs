@@ -64,10 +64,18 @@ pub(super) fn gemv_rows_avx512(
             // scaling, and are prefetched as one stream (the 2-bit formats stay one row
             // per call: a second weight stream slowed them from DRAM); the last rows go
             // one by one below.
+            // `Prepared` builds each layout only where a call can use it (pieces hold a
+            // multiple of 16 rows, so one-row TQ1_0 calls happen only when 4 ∤ m).
+            let whole = rows.len() / 4 * 4;
+            assert!(
+                (whole == 0 || prep.dense.len() == chunks * super::TQ1_DENSE)
+                    && (whole == rows.len() || prep.values.len() == chunks * super::TQ1_PREPARED),
+                "TQ1_0 GEMV: the prepared activations lack a layout this piece needs"
+            );
             while rows.len() >= 4 {
                 let i = rows.start;
-                // SAFETY: AVX-512 path; the four rows hold `chunks` blocks, `prep` is
-                // in the TQ1_0 layout.
+                // SAFETY: AVX-512 path; the four rows hold `chunks` blocks, `prep` holds
+                // their packed activations (checked above).
                 let y =
                     unsafe { super::x86::tq1::gemv4_tq1_avx512(w.rows(i..i + 4), chunks, prep) };
                 for (j, y) in y.into_iter().enumerate() {
@@ -81,7 +89,7 @@ pub(super) fn gemv_rows_avx512(
             let row = w.row(i);
             let y = match w.format() {
                 // SAFETY: AVX-512 path; the row holds `chunks` blocks, `prep` is in the
-                // TQ1_0 layout.
+                // TQ1_0 layout (checked above).
                 TernaryFormat::Tq1_0 => {
                     (unsafe { super::x86::tq1::gemv_tq1_avx512(row, chunks, prep) }) * inv
                 }

@@ -49,15 +49,16 @@ pub(crate) struct Prepared {
     /// Per activation row, the sum over its full 256-weight chunks (the I2_S tail's
     /// half chunk excluded: the tail is computed separately, like the oracle does).
     pub(crate) full_sums: Vec<i32>,
-    /// TQ1_0 GEMV on AVX-512 only: per block, per trit position, the activations as
-    /// the four-row kernel's packed vectors read them ([`TQ1_DENSE`]); else empty.
+    /// TQ1_0 GEMV on AVX-512 only: per block, the activations as the four-row
+    /// kernel's packed vectors read them ([`TQ1_DENSE`] bytes); else empty.
     pub(crate) dense: Vec<i8>,
 }
 
 impl Prepared {
-    fn new(acts: &QuantizedActivations, format: TernaryFormat, path: KernelPath) -> Self {
+    /// The activations as `path`'s kernels read them, for a matrix of `m` rows.
+    fn new(acts: &QuantizedActivations, format: TernaryFormat, path: KernelPath, m: usize) -> Self {
         if format == TernaryFormat::Tq1_0 {
-            return Self::new_tq1(acts, path);
+            return Self::new_tq1(acts, path, m);
         }
         let (n, k) = (acts.n(), acts.k());
         let mut values = vec![0i8; n * k];
@@ -117,16 +118,25 @@ impl Prepared {
         }
     }
 
-    /// TQ1_0's layout, for the AVX-512 kernels only (the AVX2 ones read the activations
-    /// in natural order and the scalar oracle reads them itself; both use only the
-    /// sums): per 256-weight block, five 64-byte vectors, one per trit position `t`,
-    /// holding the activation of the weight whose trit `t` sits in that byte lane
-    /// (lanes 0..32: qs[0..32], 32..48: qs[32..48], 48..52: qh), then the qh lanes'
-    /// four activations again in lanes 52..64 (where the kernels' codes are zero), so
-    /// that the four-row GEMV reads them as one 16-byte vector. For a GEMV (`n = 1`),
-    /// also [`Prepared::dense`]: per block and trit position, lanes 0..32 twice, then
-    /// lanes 32..48 four times — what that kernel's packed vectors multiply.
-    fn new_tq1(acts: &QuantizedActivations, path: KernelPath) -> Self {
+    /// TQ1_0's layouts, for the AVX-512 kernels only (the AVX2 ones read the
+    /// activations in natural order and the scalar oracle reads them itself; both use
+    /// only the sums).
+    ///
+    /// `values`, for the one-row kernels (GEMM, chunk dots, and a GEMV's last rows when
+    /// `m` is not a multiple of 4): per 256-weight block, five 64-byte vectors, one per
+    /// trit position `t`, holding the activation of the weight whose trit `t` sits in
+    /// that byte lane (lanes 0..32: qs[0..32], 32..48: qs[32..48], 48..52: qh) and zero
+    /// in lanes that hold no weight.
+    ///
+    /// [`Prepared::dense`], for the four-row GEMV (`n = 1`): per block, [`TQ1_DENSE`]
+    /// bytes — the five positions' lanes 0..32 twice (64 bytes each, what its packed
+    /// vectors of rows A, B and C, D multiply), then their lanes 32..48 (16 bytes each,
+    /// broadcast to the four rows' third vector), then the four qh positions' four
+    /// activations, each four times (16 bytes each). Kept this small because the kernel
+    /// re-reads all of it for every four rows: at K = 6912 a 26 KiB form (qs lanes
+    /// 32..48 pre-broadcast, and `values` beside it) no longer stayed in the 32 KiB L1
+    /// and cost 25 % cold.
+    fn new_tq1(acts: &QuantizedActivations, path: KernelPath, m: usize) -> Self {
         let (n, k) = (acts.n(), acts.k());
         let chunks = k / CHUNK;
         let stride = chunks * TQ1_PREPARED;
@@ -137,21 +147,22 @@ impl Prepared {
         if path != KernelPath::Avx512 {
             return Self::with_sums(acts, stride, Vec::new(), sums);
         }
-        let mut values = vec![0i8; n * stride];
-        for r in 0..n {
-            let src = acts.row(r);
-            for c in 0..chunks {
-                let dst = &mut values[r * stride + c * TQ1_PREPARED..][..TQ1_PREPARED];
-                let block = &src[c * CHUNK..][..CHUNK];
-                // Contiguous runs per trit position (the per-lane form took most of a
-                // small GEMV's time).
-                for t in 0..5 {
-                    let lanes = &mut dst[64 * t..][..64];
-                    lanes[..32].copy_from_slice(&block[32 * t..][..32]);
-                    lanes[32..48].copy_from_slice(&block[160 + 16 * t..][..16]);
-                    if t < 4 {
-                        for copy in 0..4 {
-                            lanes[48 + 4 * copy..][..4].copy_from_slice(&block[240 + 4 * t..][..4]);
+        let mut values = Vec::new();
+        if n > 1 || !m.is_multiple_of(4) {
+            values = vec![0i8; n * stride];
+            for r in 0..n {
+                let src = acts.row(r);
+                for c in 0..chunks {
+                    let dst = &mut values[r * stride + c * TQ1_PREPARED..][..TQ1_PREPARED];
+                    let block = &src[c * CHUNK..][..CHUNK];
+                    // Contiguous runs per trit position (the per-lane form took most of
+                    // a small GEMV's time).
+                    for t in 0..5 {
+                        let lanes = &mut dst[64 * t..][..64];
+                        lanes[..32].copy_from_slice(&block[32 * t..][..32]);
+                        lanes[32..48].copy_from_slice(&block[160 + 16 * t..][..16]);
+                        if t < 4 {
+                            lanes[48..52].copy_from_slice(&block[240 + 4 * t..][..4]);
                         }
                     }
                 }
@@ -160,11 +171,23 @@ impl Prepared {
         let mut dense = Vec::new();
         if n == 1 {
             dense = vec![0i8; chunks * TQ1_DENSE];
-            for (from, to) in values.chunks_exact(64).zip(dense.chunks_exact_mut(128)) {
-                to[..32].copy_from_slice(&from[..32]);
-                to[32..64].copy_from_slice(&from[..32]);
-                for copy in 0..4 {
-                    to[64 + 16 * copy..][..16].copy_from_slice(&from[32..48]);
+            let src = acts.row(0);
+            for (block, dst) in src
+                .chunks_exact(CHUNK)
+                .zip(dense.chunks_exact_mut(TQ1_DENSE))
+            {
+                for t in 0..5 {
+                    let qs = &block[32 * t..][..32];
+                    dst[64 * t..][..32].copy_from_slice(qs);
+                    dst[64 * t + 32..][..32].copy_from_slice(qs);
+                    dst[TQ1_DENSE_THIRD + 16 * t..][..16]
+                        .copy_from_slice(&block[160 + 16 * t..][..16]);
+                    if t < 4 {
+                        for copy in 0..4 {
+                            dst[TQ1_DENSE_QH + 16 * t + 4 * copy..][..4]
+                                .copy_from_slice(&block[240 + 4 * t..][..4]);
+                        }
+                    }
                 }
             }
         }
@@ -178,8 +201,15 @@ impl Prepared {
 /// Prepared bytes per TQ1_0 block: five trit positions × 64 lanes.
 pub(crate) const TQ1_PREPARED: usize = 5 * 64;
 
-/// [`Prepared::dense`] bytes per TQ1_0 block: five trit positions × two 64-byte vectors.
-pub(crate) const TQ1_DENSE: usize = 5 * 128;
+/// [`Prepared::dense`] bytes per TQ1_0 block: five 64-byte vectors, five 16-byte
+/// pieces, four 16-byte qh vectors, padded to a whole number of cache lines.
+pub(crate) const TQ1_DENSE: usize = 512;
+
+/// Where the 16-byte pieces (qs lanes 32..48) start in a [`TQ1_DENSE`] block.
+pub(crate) const TQ1_DENSE_THIRD: usize = 5 * 64;
+
+/// Where the qh activation vectors start in a [`TQ1_DENSE`] block.
+pub(crate) const TQ1_DENSE_QH: usize = TQ1_DENSE_THIRD + 5 * 16;
 
 /// Turns one weight row's int32 chunk dots into f32 outputs, identically for every path:
 /// per-block scales are applied chunk by chunk in order, then the activation scale.
@@ -419,7 +449,7 @@ impl CpuKernels {
             }
             .into());
         }
-        let prep = Prepared::new(x, w.format(), self.path);
+        let prep = Prepared::new(x, w.format(), self.path, m);
         let chunks = x.k().div_ceil(CHUNK);
         let threads = self.pool.threads();
         // Rows in pieces of a multiple of 16 (so threads never share an output cache
@@ -549,7 +579,8 @@ impl CpuKernels {
             }
             .into());
         }
-        let prep = Prepared::new(x, w.format(), self.path);
+        // One row: the one-row layouts.
+        let prep = Prepared::new(x, w.format(), self.path, 1);
         let mut dots = vec![0i32; x.n() * x.k().div_ceil(CHUNK)];
         row_dots(self.path, w, row, x, &prep, &mut dots);
         Ok(dots)

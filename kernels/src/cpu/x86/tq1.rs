@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Prepared, TQ1_DENSE, TQ1_PREPARED};
+use super::super::{Prepared, TQ1_DENSE, TQ1_DENSE_QH, TQ1_DENSE_THIRD, TQ1_PREPARED};
 use super::gemv_avx2;
 use super::{PREFETCH, add_scaled4, prefetch_span, reduce4, scaled1};
 use crate::quant::{CHUNK, QuantizedActivations};
@@ -275,15 +275,17 @@ unsafe fn dense_step(
 /// The four blocks' 192 `qs` bytes are packed into three full vectors — rows A and B's
 /// first 32 bytes, rows C and D's, and the four rows' last 16 — instead of four
 /// vectors with 12 empty lanes each. Their activations are the same for all four rows
-/// and come pre-packed to match ([`Prepared::dense`]: whole loads; broadcasting them
-/// here cost 6 % of the kernel). The 16 `qh` bytes (four trits each) go through
-/// 128-bit vectors, where each int32 lane is one row's whole `qh` dot. Per step that is
-/// 30 `dpbusd`s and 30 `vpaddb`s on 512-bit vectors instead of 40 each. Each column's
-/// reduction runs woven into the next column's steps ([`column()`]).
+/// and come pre-packed to match ([`Prepared::dense`]): the A, B and C, D vectors'
+/// as whole loads (broadcasting them here cost 6 % of the kernel), the third's as a
+/// 16-byte broadcast (pre-packing it too made the layout too big for L1 at K = 6912).
+/// The 16 `qh` bytes (four trits each) go through 128-bit vectors, where each int32
+/// lane is one row's whole `qh` dot. Per step that is 30 `dpbusd`s and 30 `vpaddb`s on
+/// 512-bit vectors instead of 40 each. Each column's reduction runs woven into the
+/// next column's steps ([`column()`]).
 ///
 /// Hot, one thread, 512×2560 (`--example hotloop`): 4.56 ns per block for the
-/// previous kernel (four separate 52-lane vectors), 4.40 packed, 4.28 pipelined, 4.05
-/// with pre-packed activations.
+/// previous kernel (four separate 52-lane vectors), 4.40 packed, 4.28 pipelined, 4.16
+/// with the pre-packed activations.
 ///
 /// Memory: the four rows are one contiguous stretch, read four places at a time; it
 /// is prefetched as one ascending stream (216 bytes per step), which the prefetchers
@@ -371,7 +373,6 @@ unsafe fn column<const MAIN: bool, const EPI: bool>(
     };
     let mut q = [zero; 3];
     let mut qh = _mm_setzero_si128();
-    let mut a = at.prep.values.as_ptr();
     let mut packed = at.prep.dense.as_ptr();
     if MAIN {
         let p = at.base.add(c * STRIDE);
@@ -407,7 +408,6 @@ unsafe fn column<const MAIN: bool, const EPI: bool>(
         qh = _mm512_castsi512_si128(tail);
         col.scales = _mm_cvtph_ps(_mm512_extracti32x4_epi32::<1>(tail));
         col.sum = *at.prep.sums.get_unchecked(c);
-        a = a.add(c * TQ1_PREPARED);
         packed = packed.add(c * TQ1_DENSE);
     }
     // The previous column's reduction, in stages.
@@ -415,13 +415,16 @@ unsafe fn column<const MAIN: bool, const EPI: bool>(
     let mut dots = _mm_setzero_ps();
     for t in 0..5 {
         if MAIN {
-            // Whole loads (the broadcasts they replace cost 6 % of the kernel).
-            let a01 = _mm512_loadu_si512(packed.add(128 * t) as *const __m512i);
-            let a2 = _mm512_loadu_si512(packed.add(128 * t + 64) as *const __m512i);
+            // Rows A, B and C, D: a whole load; the third vector: one 16-byte piece
+            // broadcast (both pre-packed cost 25 % cold at K = 6912, see `Prepared`).
+            let a01 = _mm512_loadu_si512(packed.add(64 * t) as *const __m512i);
+            let a2 = _mm512_broadcast_i32x4(_mm_loadu_si128(
+                packed.add(TQ1_DENSE_THIRD + 16 * t) as *const __m128i
+            ));
             q = dense_step(q, &mut col.d1, &mut col.d2, a01, a2);
             // qh bytes hold four trits: their fifth position's activations are zero.
             if t < 4 {
-                let x = _mm_loadu_si128(a.add(64 * t + 48) as *const __m128i);
+                let x = _mm_loadu_si128(packed.add(TQ1_DENSE_QH + 16 * t) as *const __m128i);
                 let next = times3_128(qh);
                 col.h1 = _mm_dpbusd_epi32(col.h1, qh, x);
                 col.h2 = _mm_dpbusd_epi32(col.h2, next, x);
