@@ -12,24 +12,43 @@ use crate::quant::{CHUNK, QuantizedActivations};
 /// Dots of [`powers`] vectors come out 256 times the trit dot (see [`dot_powers`]).
 const TRIT_SHIFT: u32 = 8;
 
-/// `3 · q mod 256` per byte, as two `vpaddb`s. Written in `asm!` because LLVM turns
-/// `q + q + q` into a byte multiply, which x86 lacks and emulates with 16-bit
-/// multiplies and shuffles (measured: the whole TQ1_0 kernel a quarter slower).
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn times3(q: __m512i) -> __m512i {
-    let out: __m512i;
-    // SAFETY: register-only byte adds; AVX-512 BW is enabled for this function.
-    std::arch::asm!(
-        "vpaddb {t}, {q}, {q}",
-        "vpaddb {o}, {t}, {q}",
-        q = in(zmm_reg) q,
-        t = out(zmm_reg) _,
-        o = lateout(zmm_reg) out,
-        options(pure, nomem, nostack, preserves_flags),
-    );
-    out
+/// Defines `3 · q mod 256` per byte, as two `vpaddb`s, for one vector width. Written
+/// in `asm!` because LLVM turns `q + q + q` into a byte multiply, which x86 lacks and
+/// emulates with 16-bit multiplies and shuffles (measured: the whole TQ1_0 kernel a
+/// quarter slower).
+macro_rules! times3_fn {
+    ($(#[$doc:meta])* $vis:vis $name:ident, $ty:ty, $reg:ident, $features:literal) => {
+        $(#[$doc])*
+        #[inline]
+        #[target_feature(enable = $features)]
+        $vis unsafe fn $name(q: $ty) -> $ty {
+            let out: $ty;
+            // SAFETY: register-only byte adds; the features are enabled for this function.
+            std::arch::asm!(
+                "vpaddb {t}, {q}, {q}",
+                "vpaddb {o}, {t}, {q}",
+                q = in($reg) q,
+                t = out($reg) _,
+                o = lateout($reg) out,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+            out
+        }
+    };
 }
+
+times3_fn!(
+    /// `3 · q mod 256` per byte of a 512-bit vector.
+    times3, __m512i, zmm_reg, "avx512f,avx512bw"
+);
+times3_fn!(
+    /// `3 · q mod 256` per byte of a 256-bit vector.
+    pub(super) times3_256, __m256i, ymm_reg, "avx2"
+);
+times3_fn!(
+    /// `3 · q mod 256` per byte of a 128-bit vector.
+    times3_128, __m128i, xmm_reg, "avx2"
+);
 
 /// `q_t = b · 3ᵗ mod 256` for t = 0..=5 over one TQ1_0 block's 52 code bytes (masked
 /// load: the scale and the bytes after the block are never read as codes; byte-wise
@@ -202,23 +221,6 @@ pub(crate) unsafe fn gemv_tq1_avx512(row: &[u8], chunks: usize, prep: &Prepared)
         c += 1;
     }
     acc
-}
-
-/// `3 · q mod 256` per byte on 128-bit vectors (see [`times3`] for why `asm!`).
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn times3_128(q: __m128i) -> __m128i {
-    let out: __m128i;
-    // SAFETY: register-only byte adds; AVX2 is enabled for this function.
-    std::arch::asm!(
-        "vpaddb {t}, {q}, {q}",
-        "vpaddb {o}, {t}, {q}",
-        q = in(xmm_reg) q,
-        t = out(xmm_reg) _,
-        o = lateout(xmm_reg) out,
-        options(pure, nomem, nostack, preserves_flags),
-    );
-    out
 }
 
 /// One trit position of [`gemv4_tq1_avx512`]'s three packed vectors: `q · 3 mod 256`
@@ -475,23 +477,6 @@ unsafe fn column<const MAIN: bool, const EPI: bool>(
     col
 }
 
-/// `3 · q mod 256` per byte on 256-bit vectors (see [`times3`] for why `asm!`).
-#[inline]
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn times3_256(q: __m256i) -> __m256i {
-    let out: __m256i;
-    // SAFETY: register-only byte adds; AVX2 is enabled for this function.
-    std::arch::asm!(
-        "vpaddb {t}, {q}, {q}",
-        "vpaddb {o}, {t}, {q}",
-        q = in(ymm_reg) q,
-        t = out(ymm_reg) _,
-        o = lateout(ymm_reg) out,
-        options(pure, nomem, nostack, preserves_flags),
-    );
-    out
-}
-
 /// The trit in the top of each byte of `q`, `(q · 3) >> 8`, by llama.cpp's
 /// halving-add form (AVX2 has no unsigned byte compare): with `q' = q ∸ 1`, it is
 /// `avg(q', avg(q', 0)) >> 6`.
@@ -503,7 +488,7 @@ pub(super) unsafe fn top_trit_256(q: __m256i) -> __m256i {
 }
 
 /// `9 · q mod 256` per byte: `(q << 3) & 0xF8` (a 16-bit shift, its carries masked
-/// off) plus `q`, in `asm!` for the reason [`times3`] gives.
+/// off) plus `q`, in `asm!` for the reason `times3_fn` gives.
 #[inline]
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn times9_256(q: __m256i) -> __m256i {
