@@ -1,10 +1,20 @@
-//! Cold roofline samples at 6912×2560, 2 threads: `cargo run --release -p gauntlet-kernels --example cold -- [rounds] [formats…]`.
+//! Cold roofline samples, 2 threads: `cargo run --release -p gauntlet-kernels --example cold --
+//! [--shape MxK] [rounds] [formats…]` (default shape 6912x2560).
 use std::time::Duration;
 
 use gauntlet_kernels::{CpuKernels, TernaryFormat, roofline};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let (mut m, mut k) = (6912, 2560);
+    if let Some(i) = args.iter().position(|a| a == "--shape") {
+        let shape = args.get(i + 1).ok_or("--shape needs MxK")?.clone();
+        let (a, b) = shape
+            .split_once('x')
+            .ok_or("--shape needs MxK, e.g. 2560x6912")?;
+        (m, k) = (a.parse()?, b.parse()?);
+        args.drain(i..i + 2);
+    }
     let rounds = args.first().and_then(|a| a.parse().ok()).unwrap_or(6);
     let formats: Vec<TernaryFormat> = TernaryFormat::ALL
         .into_iter()
@@ -18,14 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kernels = CpuKernels::from_env(2)?;
     for _ in 0..rounds {
         for &format in &formats {
-            let r = roofline::measure_cold(
-                &kernels,
-                format,
-                6912,
-                2560,
-                1,
-                Duration::from_millis(300),
-            )?;
+            let r = roofline::measure_cold(&kernels, format, m, k, 1, Duration::from_millis(300))?;
             print!(
                 "{format} {:.1} us, read {:.1} GB/s, roofline {:.2} | ",
                 r.ns_per_op / 1e3,

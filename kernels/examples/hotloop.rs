@@ -1,5 +1,5 @@
-//! Hot single-thread GEMV cost per 256 weights (L2-resident 512×2560 matrix, best of
-//! 200 rounds): `cargo run --release -p gauntlet-kernels --example hotloop`. Times the
+//! Hot single-thread GEMV cost per 256 weights (L2-resident 512×K matrix, K = 2560 unless
+//! given, best of 200 rounds): `cargo run --release -p gauntlet-kernels --example hotloop -- [K]`. Times the
 //! clock (GHz) gives cycles per block, the figure to compare with the kernels' op counts.
 use std::time::Instant;
 
@@ -7,12 +7,16 @@ use gauntlet_kernels::{CpuKernels, TernaryFormat, TernaryMatrix, roofline};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kernels = CpuKernels::from_env(1)?;
+    let k: usize = match std::env::args().nth(1) {
+        Some(k) => k.parse()?,
+        None => 2560,
+    };
     for format in [
         TernaryFormat::Tq2_0,
         TernaryFormat::I2S,
         TernaryFormat::Tq1_0,
     ] {
-        let (m, k) = (512, 2560);
+        let m = 512;
         let (bytes, x) = roofline::synthetic(format, m, k, 1)?;
         let w = TernaryMatrix::new(format, m, k, &bytes)?;
         let mut out = vec![0.0f32; m];

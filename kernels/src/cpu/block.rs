@@ -68,7 +68,7 @@ pub(super) fn gemv_rows_avx512(
             // multiple of 16 rows, so one-row TQ1_0 calls happen only when 4 ∤ m).
             let whole = rows.len() / 4 * 4;
             assert!(
-                (whole == 0 || prep.dense.len() == chunks * super::TQ1_DENSE)
+                (whole == 0 || prep.dense.len() == super::tq1_dense_len(chunks))
                     && (whole == rows.len() || prep.values.len() == chunks * super::TQ1_PREPARED),
                 "TQ1_0 GEMV: the prepared activations lack a layout this piece needs"
             );

@@ -50,7 +50,7 @@ pub(crate) struct Prepared {
     /// half chunk excluded: the tail is computed separately, like the oracle does).
     pub(crate) full_sums: Vec<i32>,
     /// TQ1_0 GEMV on AVX-512 only: per block, the activations as the four-row
-    /// kernel's packed vectors read them ([`TQ1_DENSE`] bytes); else empty.
+    /// kernel's packed vectors read them ([`TQ1_PAIR`] bytes per two blocks); else empty.
     pub(crate) dense: Vec<i8>,
 }
 
@@ -128,14 +128,17 @@ impl Prepared {
     /// that byte lane (lanes 0..32: qs[0..32], 32..48: qs[32..48], 48..52: qh) and zero
     /// in lanes that hold no weight.
     ///
-    /// [`Prepared::dense`], for the four-row GEMV (`n = 1`): per block, [`TQ1_DENSE`]
-    /// bytes — the five positions' lanes 0..32 twice (64 bytes each, what its packed
-    /// vectors of rows A, B and C, D multiply), then their lanes 32..48 (16 bytes each,
-    /// broadcast to the four rows' third vector), then the four qh positions' four
-    /// activations, each four times (16 bytes each). Kept this small because the kernel
-    /// re-reads all of it for every four rows: at K = 6912 a 26 KiB form (qs lanes
-    /// 32..48 pre-broadcast, and `values` beside it) no longer stayed in the 32 KiB L1
-    /// and cost 25 % cold.
+    /// [`Prepared::dense`], for the four-row GEMV (`n = 1`): per pair of blocks `c`,
+    /// `c + 1` ([`TQ1_PAIR`] bytes; a last odd block pairs with a zero one), what the
+    /// kernel's packed vectors multiply, as whole 64-byte loads. Per trit position: the
+    /// two blocks' lanes 0..32 (32 bytes each, for the vectors of one row's two
+    /// blocks), then at [`TQ1_PAIR_THIRD`] their lanes 32..48 twice (16 bytes each,
+    /// c, c + 1, c, c + 1, for the vector of two rows' two blocks); at [`TQ1_PAIR_QH`]
+    /// the four qh positions' four activations, four times (once per row) per block;
+    /// at [`TQ1_PAIR_OFFSET`] each block's `−256 ·` activation sum four times (the
+    /// kernel adds them before its shift by 8). 416 bytes per block, re-read for every
+    /// four rows, so it has to stay in L1: at K = 6912 a 768-byte form (qs lanes 32..48
+    /// broadcast to all four rows of one column) cost 10 % cold.
     fn new_tq1(acts: &QuantizedActivations, path: KernelPath, m: usize) -> Self {
         let (n, k) = (acts.n(), acts.k());
         let chunks = k / CHUNK;
@@ -170,24 +173,27 @@ impl Prepared {
         }
         let mut dense = Vec::new();
         if n == 1 {
-            dense = vec![0i8; chunks * TQ1_DENSE];
+            dense = vec![0i8; tq1_dense_len(chunks)];
             let src = acts.row(0);
-            for (block, dst) in src
-                .chunks_exact(CHUNK)
-                .zip(dense.chunks_exact_mut(TQ1_DENSE))
-            {
+            for (c, (block, &sum)) in src.chunks_exact(CHUNK).zip(acts.chunk_sums(0)).enumerate() {
+                let (pair, second) = (c / 2, c % 2);
+                let dst = &mut dense[pair * TQ1_PAIR..][..TQ1_PAIR];
                 for t in 0..5 {
-                    let qs = &block[32 * t..][..32];
-                    dst[64 * t..][..32].copy_from_slice(qs);
-                    dst[64 * t + 32..][..32].copy_from_slice(qs);
-                    dst[TQ1_DENSE_THIRD + 16 * t..][..16]
-                        .copy_from_slice(&block[160 + 16 * t..][..16]);
-                    if t < 4 {
-                        for copy in 0..4 {
-                            dst[TQ1_DENSE_QH + 16 * t + 4 * copy..][..4]
-                                .copy_from_slice(&block[240 + 4 * t..][..4]);
-                        }
+                    dst[64 * t + 32 * second..][..32].copy_from_slice(&block[32 * t..][..32]);
+                    for copy in [0, 32] {
+                        dst[TQ1_PAIR_THIRD + 64 * t + copy + 16 * second..][..16]
+                            .copy_from_slice(&block[160 + 16 * t..][..16]);
                     }
+                }
+                for t in 0..4 {
+                    for row in 0..4 {
+                        dst[TQ1_PAIR_QH + 32 * t + 16 * second + 4 * row..][..4]
+                            .copy_from_slice(&block[240 + 4 * t..][..4]);
+                    }
+                }
+                let offset = (-256 * sum).to_le_bytes().map(|b| b as i8);
+                for row in 0..4 {
+                    dst[TQ1_PAIR_OFFSET + 16 * second + 4 * row..][..4].copy_from_slice(&offset);
                 }
             }
         }
@@ -201,15 +207,24 @@ impl Prepared {
 /// Prepared bytes per TQ1_0 block: five trit positions × 64 lanes.
 pub(crate) const TQ1_PREPARED: usize = 5 * 64;
 
-/// [`Prepared::dense`] bytes per TQ1_0 block: five 64-byte vectors, five 16-byte
-/// pieces, four 16-byte qh vectors, padded to a whole number of cache lines.
-pub(crate) const TQ1_DENSE: usize = 512;
+/// [`Prepared::dense`] bytes per pair of TQ1_0 blocks: five positions' 64-byte
+/// vectors twice, four 32-byte qh vectors, the 32-byte offsets, in whole cache lines.
+pub(crate) const TQ1_PAIR: usize = 832;
 
-/// Where the 16-byte pieces (qs lanes 32..48) start in a [`TQ1_DENSE`] block.
-pub(crate) const TQ1_DENSE_THIRD: usize = 5 * 64;
+/// Where the vectors for qs lanes 32..48 start in a [`TQ1_PAIR`] block.
+pub(crate) const TQ1_PAIR_THIRD: usize = 5 * 64;
 
-/// Where the qh activation vectors start in a [`TQ1_DENSE`] block.
-pub(crate) const TQ1_DENSE_QH: usize = TQ1_DENSE_THIRD + 5 * 16;
+/// Where the qh activation vectors start in a [`TQ1_PAIR`] block.
+pub(crate) const TQ1_PAIR_QH: usize = TQ1_PAIR_THIRD + 5 * 64;
+
+/// Where the activation-sum offsets start in a [`TQ1_PAIR`] block.
+pub(crate) const TQ1_PAIR_OFFSET: usize = TQ1_PAIR_QH + 4 * 32;
+const _: () = assert!(TQ1_PAIR_OFFSET + 32 <= TQ1_PAIR && TQ1_PAIR.is_multiple_of(64));
+
+/// [`Prepared::dense`]'s length for `chunks` blocks.
+pub(crate) fn tq1_dense_len(chunks: usize) -> usize {
+    chunks.div_ceil(2) * TQ1_PAIR
+}
 
 /// Turns one weight row's int32 chunk dots into f32 outputs, identically for every path:
 /// per-block scales are applied chunk by chunk in order, then the activation scale.

@@ -4,7 +4,9 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Prepared, TQ1_DENSE, TQ1_DENSE_QH, TQ1_DENSE_THIRD, TQ1_PREPARED};
+use super::super::{
+    Prepared, TQ1_PAIR, TQ1_PAIR_OFFSET, TQ1_PAIR_QH, TQ1_PAIR_THIRD, TQ1_PREPARED,
+};
 use super::gemv_avx2;
 use super::{PREFETCH, add_scaled4, prefetch_span, reduce4, scaled1};
 use crate::quant::{CHUNK, QuantizedActivations};
@@ -45,11 +47,6 @@ times3_fn!(
     /// `3 · q mod 256` per byte of a 256-bit vector.
     pub(super) times3_256, __m256i, ymm_reg, "avx2"
 );
-times3_fn!(
-    /// `3 · q mod 256` per byte of a 128-bit vector.
-    times3_128, __m128i, xmm_reg, "avx2"
-);
-
 /// `q_t = b · 3ᵗ mod 256` for t = 0..=5 over one TQ1_0 block's 52 code bytes (masked
 /// load: the scale and the bytes after the block are never read as codes; byte-wise
 /// wrapping adds compute `· 3 mod 256` exactly).
@@ -270,76 +267,204 @@ unsafe fn dense_step(
     [n0, n1, n2]
 }
 
-/// GEMV for four consecutive TQ1_0 rows (`rows` holds exactly their bytes), one block
-/// of each per step: per row the same `Σ_c d_c · (dot_c as f32)` in block order as
-/// [`gemv_tq1_avx512`], bit for bit (lane `j` adds row `j`'s terms one by one).
+/// GEMV for four consecutive TQ1_0 rows (`rows` holds exactly their bytes): per row
+/// the same `Σ_c d_c · (dot_c as f32)` in block order as [`gemv_tq1_avx512`], bit for
+/// bit (lane `j` adds row `j`'s terms one by one).
 ///
-/// The four blocks' 192 `qs` bytes are packed into three full vectors — rows A and B's
-/// first 32 bytes, rows C and D's, and the four rows' last 16 — instead of four
-/// vectors with 12 empty lanes each. Their activations are the same for all four rows
-/// and come pre-packed to match ([`Prepared::dense`]): the A, B and C, D vectors'
-/// as whole loads (broadcasting them here cost 6 % of the kernel), the third's as a
-/// 16-byte broadcast (pre-packing it too made the layout too big for L1 at K = 6912).
-/// The 16 `qh` bytes (four trits each) go through 128-bit vectors, where each int32
-/// lane is one row's whole `qh` dot. Per step that is 30 `dpbusd`s and 30 `vpaddb`s on
-/// 512-bit vectors instead of 40 each. Each column's reduction runs woven into the
-/// next column's steps ([`column()`]).
+/// Works on pairs of columns (blocks `c`, `c + 1` of each row), in two units of two
+/// rows (A, B, then C, D). A unit's eight blocks hold 192 `qs` bytes, packed into three
+/// full vectors — a row's first 32 bytes of both blocks, the other row's, and the last
+/// 16 of all four blocks — where one vector per block would leave 12 lanes empty. The
+/// activations they multiply are the same for every row and come pre-packed to match
+/// ([`Prepared::dense`]), as whole 64-byte loads: the 16-byte broadcasts of an earlier
+/// packing ([A B] rows per vector, one column) took 5 % of the kernel. Per unit that
+/// is 30 `dpbusd`s and 30 `vpaddb`s on 512-bit vectors instead of 40 each.
+///
+/// Everything else is done per pair ([`odd_weave`], [`even_weave`], [`finish`]): the
+/// 16 `qh` bytes per column (four trits each) go through 256-bit vectors, one int32
+/// lane per row and column; the eight per-row, per-column sums come out of one shuffle
+/// tree; the offset, shift, conversion and scaling run on 256-bit vectors. On Zen 4 a
+/// 128-bit `dpbusd` takes the same multiply-pipe slot as a 256-bit one, and a
+/// cross-lane shuffle about 0.8 cycles next to the `dpbusd`s; doing this work per
+/// column was what kept the kernel at twice the cycles of its 30 `dpbusd`s. Each
+/// pair's reduction runs woven into the next units' steps.
 ///
 /// Hot, one thread, 512×2560 (`--example hotloop`): 4.56 ns per block for the
-/// previous kernel (four separate 52-lane vectors), 4.40 packed, 4.28 pipelined, 4.16
-/// with the pre-packed activations.
+/// four-vector kernel, 4.40 packed, 4.28 pipelined, 4.16 with pre-packed activations,
+/// 3.86 with the paired reduction, 3.69 with two-by-two units (3.76 at K = 6912).
 ///
 /// Memory: the four rows are one contiguous stretch, read four places at a time; it
-/// is prefetched as one ascending stream (216 bytes per step), which the prefetchers
+/// is prefetched as one ascending stream (216 bytes per column), which the prefetchers
 /// keep up with, where one prefetch per row did not (6912×2560 cold, 2 threads:
 /// 225 → 183 µs with the same arithmetic).
 ///
 /// # Safety
 /// As [`gemv_tq1_avx512`], for all four rows; the CPU must also support AVX-512 VL;
-/// `rows.len() == 4 * chunks * 54`.
+/// `rows.len() == 4 * chunks * 54`; `prep.dense` in the layout of
+/// [`Prepared::dense`] for `chunks` blocks.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c")]
 pub(crate) unsafe fn gemv4_tq1_avx512(rows: &[u8], chunks: usize, prep: &Prepared) -> [f32; 4] {
     let row_bytes = chunks * crate::format::tq1_0::BLOCK_BYTES;
     debug_assert_eq!(rows.len(), 4 * row_bytes);
-    let mut acc = _mm_setzero_ps();
+    debug_assert_eq!(prep.dense.len(), super::super::tq1_dense_len(chunks));
+    let mut st = Weave::new();
     if chunks > 0 {
+        // Prefetch distance: at least the whole stretch, so that during one call the
+        // next four rows are fetched in full — 4 KiB alone left rows B to D's first
+        // blocks unfetched at K = 6912 (2560×6912 cold, 2 threads: 179 → 170 µs) —
+        // but at most 8 KiB of L1.
+        let ahead = (4 * row_bytes).clamp(PREFETCH, 2 * PREFETCH);
         let at = Stretch {
+            ahead,
             base: rows.as_ptr(),
             row_bytes,
             chunks,
-            prep,
+            dense: prep.dense.as_ptr(),
         };
-        // Software-pipelined: column c's arithmetic runs with column c − 1's reduction
-        // woven between its steps, so that the reduction's dependent chain overlaps
-        // independent work (hot 4.40 → 4.28 ns per block).
-        let mut prev = column::<true, false>(&at, 0, None, &mut acc);
-        for c in 1..chunks {
-            prev = column::<true, true>(&at, c, Some(&prev), &mut acc);
+        // Software-pipelined: a unit's arithmetic runs with the previous unit's
+        // reduction and a pair's `qh` dots or its sums woven between its steps, so
+        // that their dependent chains overlap independent work. Units 2P and 2P + 1
+        // are pair P's; an odd last column pairs with an empty one (zero codes, zero
+        // scales, zero activations: it adds +0.0, which leaves every sum as it is, a
+        // sum of terms that starts at +0.0 never being -0.0).
+        let last = 2 * (chunks.div_ceil(2) - 1);
+        if last == 0 {
+            st.pending = unit::<true>(&at, 0, |_| {});
+            st.pending = unit::<true>(&at, 1, |t| odd_weave::<false>(&mut st, &at, 1, t));
+        } else {
+            st.pending = unit::<false>(&at, 0, |_| {});
+            st.pending = unit::<false>(&at, 1, |t| odd_weave::<false>(&mut st, &at, 1, t));
+            let mut i = 2;
+            while i < last {
+                st.close_pair();
+                st.pending = unit::<false>(&at, i, |t| even_weave(&mut st, &at, t));
+                st.pending =
+                    unit::<false>(&at, i + 1, |t| odd_weave::<true>(&mut st, &at, i + 1, t));
+                i += 2;
+            }
+            st.close_pair();
+            st.pending = unit::<true>(&at, last, |t| even_weave(&mut st, &at, t));
+            st.pending = unit::<true>(&at, last + 1, |t| {
+                odd_weave::<true>(&mut st, &at, last + 1, t)
+            });
         }
-        column::<false, true>(&at, chunks, Some(&prev), &mut acc);
+        st.close_pair();
+        for t in 0..5 {
+            even_weave(&mut st, &at, t);
+        }
+        for t in 0..5 {
+            finish(&mut st, &at, t);
+        }
     }
     let mut out = [0.0f32; 4];
-    _mm_storeu_ps(out.as_mut_ptr(), acc);
+    _mm_storeu_ps(out.as_mut_ptr(), st.acc);
     out
 }
 
-/// Four consecutive TQ1_0 rows and the activations, for [`column()`].
-struct Stretch<'a> {
+/// Four consecutive TQ1_0 rows and the activations, for [`unit()`].
+struct Stretch {
     base: *const u8,
+    /// Prefetch distance in bytes.
+    ahead: usize,
     row_bytes: usize,
     chunks: usize,
-    prep: &'a Prepared,
+    dense: *const i8,
 }
 
-/// A column's accumulators, waiting for their reduction in the next [`column()`] call.
+/// A unit's accumulators and the bytes its reduction needs, until the next unit's
+/// steps reduce them.
 #[derive(Clone, Copy)]
-struct Column {
+struct Unit {
     d1: [__m512i; 3],
     d2: [__m512i; 3],
-    h1: __m128i,
-    h2: __m128i,
-    scales: __m128,
-    sum: i32,
+    /// Block bytes 48..64 (`qh`, the scale, and the next block's first bytes) of
+    /// (row, column) = (first, c), (first, c + 1), (second, c), (second, c + 1), in
+    /// 128-bit lanes 0..4.
+    tail: __m512i,
+}
+
+impl Unit {
+    #[inline(always)]
+    unsafe fn empty() -> Self {
+        Unit {
+            d1: [_mm512_setzero_si512(); 3],
+            d2: [_mm512_setzero_si512(); 3],
+            tail: _mm512_setzero_si512(),
+        }
+    }
+}
+
+/// A pair of columns on its way to the sums.
+#[derive(Clone, Copy)]
+struct Pair {
+    /// Which pair: columns `2 · index` and `2 · index + 1`.
+    index: usize,
+    /// Per unit: `256 ×` the `qs` dots, (row, column) as in [`Unit::tail`], four
+    /// partial sums each.
+    e: [__m512i; 2],
+    /// The first unit's [`Unit::tail`].
+    tail: __m512i,
+    /// The block scales: lanes 0..4 rows A..D of the first column, 4..8 of the second.
+    scales: __m256,
+    /// The `qh` trit dots' two halves (see [`dot_powers`]), lanes as `scales`.
+    h1: __m256i,
+    h2: __m256i,
+}
+
+impl Pair {
+    #[inline(always)]
+    unsafe fn new(index: usize) -> Self {
+        Pair {
+            index,
+            e: [_mm512_setzero_si512(); 2],
+            tail: _mm512_setzero_si512(),
+            scales: _mm256_setzero_ps(),
+            h1: _mm256_setzero_si256(),
+            h2: _mm256_setzero_si256(),
+        }
+    }
+}
+
+/// The reduction's state between units.
+struct Weave {
+    /// The last unit's accumulators, not reduced yet.
+    pending: Unit,
+    /// The pair whose first unit was reduced last ([`odd_weave`] fills it).
+    open: Pair,
+    /// The pair before it, waiting for its second unit, its `qh` dots and its sums.
+    closed: Pair,
+    /// Row `j`'s sum of scaled block dots, in lane `j`.
+    acc: __m128,
+    /// Partial sums of the unit being reduced, between two steps.
+    s1: __m512i,
+    s2: __m512i,
+    /// `qh` bytes times `3ᵗ`, between the steps of [`even_weave`].
+    qh: __m256i,
+    /// The finished pair's `256 ×` dots plus `qh` dots, between the steps of [`finish`].
+    sums: __m256i,
+}
+
+impl Weave {
+    #[inline(always)]
+    unsafe fn new() -> Self {
+        Weave {
+            pending: Unit::empty(),
+            open: Pair::new(0),
+            closed: Pair::new(0),
+            acc: _mm_setzero_ps(),
+            s1: _mm512_setzero_si512(),
+            s2: _mm512_setzero_si512(),
+            qh: _mm256_setzero_si256(),
+            sums: _mm256_setzero_si256(),
+        }
+    }
+
+    /// After a pair's first unit was reduced: it becomes the pair its second unit,
+    /// `qh` dots and sums are owed to.
+    #[inline(always)]
+    fn close_pair(&mut self) {
+        self.closed = self.open;
+    }
 }
 
 /// Keeps `x` computed at this point of the instruction stream: the empty `asm!` is
@@ -353,128 +478,180 @@ unsafe fn pin(mut x: __m512i) -> __m512i {
     x
 }
 
-/// [`gemv4_tq1_avx512`]'s column `c` (when `MAIN`) and the reduction and scaled sum of
-/// the previous column `prev` into `acc` (when `EPI`), the latter in five pieces, one
-/// after each trit position of the former.
+/// [`pin`] for a 256-bit vector.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn pin256(mut x: __m256i) -> __m256i {
+    // SAFETY: as `pin`.
+    std::arch::asm!("/* {0} */", inout(ymm_reg) x, options(nomem, nostack, preserves_flags));
+    x
+}
+
+/// Stage `t` of reducing a unit's accumulators: each (row, column)'s partial sums in
+/// one 128-bit lane (both halves of the first two vectors' lanes, plus the third's),
+/// then `256 ×` the dot, `3 · d1 − d2`. Returns it at the last stage (`t == 1`).
 #[inline(always)]
-unsafe fn column<const MAIN: bool, const EPI: bool>(
-    at: &Stretch<'_>,
-    c: usize,
-    prev: Option<&Column>,
-    acc: &mut __m128,
-) -> Column {
-    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
-    let zero = _mm512_setzero_si512();
-    let mut col = Column {
-        d1: [zero; 3],
-        d2: [zero; 3],
-        h1: _mm_setzero_si128(),
-        h2: _mm_setzero_si128(),
-        scales: _mm_setzero_ps(),
-        sum: 0,
+unsafe fn reduce_unit(st: &mut Weave, t: usize) -> Option<__m512i> {
+    let lanes = |d: &[__m512i; 3]| {
+        _mm512_add_epi32(
+            _mm512_add_epi32(
+                _mm512_shuffle_i64x2::<0x88>(d[0], d[1]),
+                _mm512_shuffle_i64x2::<0xDD>(d[0], d[1]),
+            ),
+            d[2],
+        )
     };
-    let mut q = [zero; 3];
-    let mut qh = _mm_setzero_si128();
-    let mut packed = at.prep.dense.as_ptr();
-    if MAIN {
-        let p = at.base.add(c * STRIDE);
-        let ahead = at.base.wrapping_add(4 * c * STRIDE + PREFETCH);
-        for line in [0, 64, 128, 192] {
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+    match t {
+        0 => {
+            st.s1 = pin(lanes(&st.pending.d1));
+            st.s2 = pin(lanes(&st.pending.d2));
+            None
         }
-        // Whole 64-byte loads: bytes past a block are the next row's (the same
-        // stretch), except after the last row's last block, which is masked off.
-        let load = |b: usize| _mm512_loadu_si512(p.add(b * at.row_bytes) as *const __m512i);
-        let (ra, rb, rc) = (load(0), load(1), load(2));
-        let rd = if c + 1 < at.chunks {
-            load(3)
-        } else {
-            _mm512_maskz_loadu_epi8((1u64 << STRIDE) - 1, p.add(3 * at.row_bytes) as *const i8)
-        };
-        // [A0 A1 B0 B1], [C0 C1 D0 D1], [A2 B2 C2 D2] by 16-byte piece; [A2 A3 B2 B3]
-        // and [C2 C3 D2 D3] on the way, whose pieces 3 hold qh and the scale.
-        let t1 = _mm512_shuffle_i64x2::<0xEE>(ra, rb);
-        let t2 = _mm512_shuffle_i64x2::<0xEE>(rc, rd);
-        q = [
-            _mm512_shuffle_i64x2::<0x44>(ra, rb),
-            _mm512_shuffle_i64x2::<0x44>(rc, rd),
-            _mm512_shuffle_i64x2::<0x88>(t1, t2),
-        ];
-        // Word indices into (t1, t2): the four rows' qh (two words each), then their
-        // f16 scales.
+        1 => Some(pin(_mm512_sub_epi32(
+            _mm512_add_epi32(st.s1, _mm512_add_epi32(st.s1, st.s1)),
+            st.s2,
+        ))),
+        _ => None,
+    }
+}
+
+/// Woven into (odd) unit `i`'s steps: the previous unit's reduction, which opens pair
+/// `i / 2`, and (`FINISH`) the sums of the pair before.
+#[inline(always)]
+unsafe fn odd_weave<const FINISH: bool>(st: &mut Weave, at: &Stretch, i: usize, t: usize) {
+    if let Some(e) = reduce_unit(st, t) {
+        st.open = Pair::new(i / 2);
+        st.open.e[0] = e;
+        st.open.tail = st.pending.tail;
+    }
+    if FINISH {
+        finish(st, at, t);
+    }
+}
+
+/// Woven into an even unit's steps: the previous (odd) unit's reduction, which
+/// completes the closed pair, and that pair's `qh` dots: 16 bytes per column, four
+/// trits each (their fifth position's activations would be zero), one int32 lane per
+/// row and column.
+#[inline(always)]
+unsafe fn even_weave(st: &mut Weave, at: &Stretch, t: usize) {
+    if let Some(e) = reduce_unit(st, t) {
+        st.closed.e[1] = e;
+        // Word indices into both units' tails (lane p: word 8p + w, + 32 for the
+        // second): words 0..16 the eight blocks' `qh` (two words each), 16..24 their
+        // scales, both in the order of `Pair::scales`.
         let gather = _mm512_set_epi16(
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 58, 42, 26, 10, 57, 56, 41,
-            40, 25, 24, 9, 8,
+            0, 0, 0, 0, 0, 0, 0, 0, 58, 42, 26, 10, 50, 34, 18, 2, 57, 56, 41, 40, 25, 24, 9, 8,
+            49, 48, 33, 32, 17, 16, 1, 0,
         );
-        let tail = _mm512_permutex2var_epi16(t1, gather, t2);
-        qh = _mm512_castsi512_si128(tail);
-        col.scales = _mm_cvtph_ps(_mm512_extracti32x4_epi32::<1>(tail));
-        col.sum = *at.prep.sums.get_unchecked(c);
-        packed = packed.add(c * TQ1_DENSE);
+        let both = _mm512_permutex2var_epi16(st.closed.tail, gather, st.pending.tail);
+        st.qh = _mm512_castsi512_si256(both);
+        st.closed.scales = _mm256_cvtph_ps(_mm512_extracti32x4_epi32::<2>(both));
     }
-    // The previous column's reduction, in stages.
-    let (mut s1, mut s2, mut e) = (zero, zero, zero);
-    let mut dots = _mm_setzero_ps();
-    for t in 0..5 {
-        if MAIN {
-            // Rows A, B and C, D: a whole load; the third vector: one 16-byte piece
-            // broadcast (both pre-packed cost 25 % cold at K = 6912, see `Prepared`).
-            let a01 = _mm512_loadu_si512(packed.add(64 * t) as *const __m512i);
-            let a2 = _mm512_broadcast_i32x4(_mm_loadu_si128(
-                packed.add(TQ1_DENSE_THIRD + 16 * t) as *const __m128i
+    if t >= 1 {
+        let p = t - 1;
+        let x = _mm256_loadu_si256(
+            at.dense
+                .add(st.closed.index * TQ1_PAIR + TQ1_PAIR_QH + 32 * p)
+                as *const __m256i,
+        );
+        let next = times3_256(st.qh);
+        st.closed.h1 = _mm256_dpbusd_epi32(st.closed.h1, st.qh, x);
+        st.closed.h2 = pin256(_mm256_dpbusd_epi32(st.closed.h2, next, x));
+        st.qh = next;
+    }
+}
+
+/// Stage `t` of the closed pair's sums: per row and column the `qs` dot (one shuffle
+/// tree for both units) plus the `qh` dot, minus the activation sum (pre-scaled by
+/// 256 in [`Prepared::dense`]), shifted, converted, scaled by the block scale and
+/// added to `acc` — the first column's terms, then the second's.
+#[inline(always)]
+unsafe fn finish(st: &mut Weave, at: &Stretch, t: usize) {
+    let pair = st.closed;
+    match t {
+        2 => {
+            // Per 128-bit lane: [a0 + a2, a1 + a3, b0 + b2, b1 + b3] of that (row,
+            // column) in the units a and b; then each unit's total twice.
+            let w = _mm512_add_epi32(
+                _mm512_unpacklo_epi64(pair.e[0], pair.e[1]),
+                _mm512_unpackhi_epi64(pair.e[0], pair.e[1]),
+            );
+            st.s1 = pin(_mm512_add_epi32(w, _mm512_shuffle_epi32::<0xB1>(w)));
+        }
+        3 => {
+            // Into the order of `Pair::scales`: lanes 0, 2, 1, 3 of the first unit's
+            // totals (A c, B c, A c + 1, B c + 1 are its lanes 0..4), the second's
+            // between.
+            let qs = _mm512_castsi512_si256(_mm512_permutexvar_epi32(
+                _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 14, 6, 12, 4, 10, 2, 8, 0),
+                st.s1,
             ));
-            q = dense_step(q, &mut col.d1, &mut col.d2, a01, a2);
-            // qh bytes hold four trits: their fifth position's activations are zero.
-            if t < 4 {
-                let x = _mm_loadu_si128(packed.add(TQ1_DENSE_QH + 16 * t) as *const __m128i);
-                let next = times3_128(qh);
-                col.h1 = _mm_dpbusd_epi32(col.h1, qh, x);
-                col.h2 = _mm_dpbusd_epi32(col.h2, next, x);
-                qh = next;
-            }
+            let h = _mm256_sub_epi32(
+                _mm256_add_epi32(pair.h1, _mm256_add_epi32(pair.h1, pair.h1)),
+                pair.h2,
+            );
+            let offset = _mm256_loadu_si256(
+                at.dense.add(pair.index * TQ1_PAIR + TQ1_PAIR_OFFSET) as *const __m256i
+            );
+            st.sums = pin256(_mm256_add_epi32(_mm256_add_epi32(qs, h), offset));
         }
-        if let (true, Some(prev)) = (EPI, prev) {
-            match t {
-                0 => {
-                    // Per 16-byte lane j, row j's partial sums: both halves of the
-                    // first two vectors' lanes, plus the third's.
-                    let rows4 = |d: &[__m512i; 3]| {
-                        _mm512_add_epi32(
-                            _mm512_add_epi32(
-                                _mm512_shuffle_i64x2::<0x88>(d[0], d[1]),
-                                _mm512_shuffle_i64x2::<0xDD>(d[0], d[1]),
-                            ),
-                            d[2],
-                        )
-                    };
-                    s1 = pin(rows4(&prev.d1));
-                    s2 = pin(rows4(&prev.d2));
-                }
-                1 => {
-                    e = _mm512_sub_epi32(_mm512_add_epi32(s1, _mm512_add_epi32(s1, s1)), s2);
-                    e = pin(_mm512_add_epi32(e, _mm512_shuffle_epi32::<0x4E>(e)));
-                }
-                2 => {
-                    e = _mm512_add_epi32(e, _mm512_shuffle_epi32::<0xB1>(e));
-                    e = pin(_mm512_permutexvar_epi32(
-                        _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0),
-                        e,
-                    ));
-                }
-                3 => {
-                    let h = _mm_sub_epi32(
-                        _mm_add_epi32(prev.h1, _mm_add_epi32(prev.h1, prev.h1)),
-                        prev.h2,
-                    );
-                    let s = _mm_add_epi32(_mm512_castsi512_si128(e), h);
-                    let s = _mm_srai_epi32::<{ TRIT_SHIFT as i32 }>(s);
-                    dots = _mm_cvtepi32_ps(_mm_sub_epi32(s, _mm_set1_epi32(prev.sum)));
-                }
-                _ => *acc = _mm_add_ps(*acc, _mm_mul_ps(prev.scales, dots)),
-            }
+        4 => {
+            let dots = _mm256_cvtepi32_ps(_mm256_srai_epi32::<{ TRIT_SHIFT as i32 }>(st.sums));
+            let scaled = _mm256_mul_ps(pair.scales, dots);
+            st.acc = _mm_add_ps(st.acc, _mm256_castps256_ps128(scaled));
+            st.acc = _mm_add_ps(st.acc, _mm256_extractf128_ps::<1>(scaled));
         }
+        _ => {}
     }
-    col
+}
+
+/// [`gemv4_tq1_avx512`]'s unit `i`: rows `2 · (i % 2)` and the next, columns `c = 2 ·
+/// (i / 2)` and `c + 1`, with `weave(t)` after each trit position `t`. `LAST`: the
+/// last pair, whose second column may be past the last one (then it is empty).
+#[inline(always)]
+unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(usize)) -> Unit {
+    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
+    let mut u = Unit::empty();
+    let (pair, second) = (i / 2, i % 2);
+    let c = 2 * pair;
+    let ahead = at.base.wrapping_add(216 * i + at.ahead);
+    for line in [0, 64, 128, 192] {
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+    }
+    // Whole 64-byte loads: bytes past a block are the next block's or row's (the same
+    // stretch), except after the last row's last block, which is masked off.
+    let first = at.base.add(2 * second * at.row_bytes + c * STRIDE);
+    let load = |row: usize, col: usize| {
+        let p = first.add(row * at.row_bytes + col * STRIDE);
+        if LAST && c + col >= at.chunks {
+            _mm512_setzero_si512()
+        } else if LAST && second == 1 && row == 1 && c + col + 1 == at.chunks {
+            _mm512_maskz_loadu_epi8((1u64 << STRIDE) - 1, p as *const i8)
+        } else {
+            _mm512_loadu_si512(p as *const __m512i)
+        }
+    };
+    let (x0, x1, y0, y1) = (load(0, 0), load(0, 1), load(1, 0), load(1, 1));
+    // [X01 X01'], [Y01 Y01'], [X2 X2' Y2 Y2'] by 16-byte piece (X, Y the rows, ' the
+    // second column); [X2 X3 X2' X3'] and [Y2 Y3 Y2' Y3'] on the way, whose pieces 1
+    // and 3 hold qh and the scale.
+    let tx = _mm512_shuffle_i64x2::<0xEE>(x0, x1);
+    let ty = _mm512_shuffle_i64x2::<0xEE>(y0, y1);
+    let mut q = [
+        _mm512_inserti64x4::<1>(x0, _mm512_castsi512_si256(x1)),
+        _mm512_inserti64x4::<1>(y0, _mm512_castsi512_si256(y1)),
+        _mm512_shuffle_i64x2::<0x88>(tx, ty),
+    ];
+    u.tail = _mm512_shuffle_i64x2::<0xDD>(tx, ty);
+    let packed = at.dense.add(pair * TQ1_PAIR);
+    for t in 0..5 {
+        let a01 = _mm512_loadu_si512(packed.add(64 * t) as *const __m512i);
+        let a2 = _mm512_loadu_si512(packed.add(TQ1_PAIR_THIRD + 64 * t) as *const __m512i);
+        q = dense_step(q, &mut u.d1, &mut u.d2, a01, a2);
+        weave(t);
+    }
+    u
 }
 
 /// The trit in the top of each byte of `q`, `(q · 3) >> 8`, by llama.cpp's
