@@ -644,7 +644,12 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
         _mm512_shuffle_i64x2::<0x88>(tx, ty),
     ];
     u.tail = _mm512_shuffle_i64x2::<0xDD>(tx, ty);
-    let packed = at.dense.add(pair * TQ1_PAIR);
+    // Both units read the same activations; hidden behind an empty `asm!`, the
+    // pointer is not known to be the same, so LLVM reloads them (from L1) instead of
+    // keeping the first unit's ten vectors for the second, which spilled others.
+    let mut packed = at.dense.add(pair * TQ1_PAIR);
+    // SAFETY: an empty template; the operand only hides the pointer's value.
+    std::arch::asm!("/* {0} */", inout(reg) packed, options(nomem, nostack, preserves_flags));
     for t in 0..5 {
         let a01 = _mm512_loadu_si512(packed.add(64 * t) as *const __m512i);
         let a2 = _mm512_loadu_si512(packed.add(TQ1_PAIR_THIRD + 64 * t) as *const __m512i);
