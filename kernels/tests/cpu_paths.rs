@@ -342,7 +342,15 @@ impl Drop for GuardedCopy {
 #[test]
 fn kernels_never_read_past_the_tensor() {
     for format in TernaryFormat::ALL {
-        for (m, k) in [(1, 256), (4, 256), (4, 512), (5, 512), (8, 768), (8, 1024), (9, 1280)] {
+        for (m, k) in [
+            (1, 256),
+            (4, 256),
+            (4, 512),
+            (5, 512),
+            (8, 768),
+            (8, 1024),
+            (9, 1280),
+        ] {
             let codes: Vec<i8> = (0..m * k)
                 .map(|i| ((i * 5 + i / 7) % 3) as i8 - 1)
                 .collect();

@@ -130,15 +130,15 @@ impl Prepared {
     ///
     /// [`Prepared::dense`], for the four-row GEMV (`n = 1`): per pair of blocks `c`,
     /// `c + 1` ([`TQ1_PAIR`] bytes; a last odd block pairs with a zero one), what the
-    /// kernel's packed vectors multiply, as whole 64-byte loads. Per trit position: the
-    /// two blocks' lanes 0..32 (32 bytes each, for the vectors of one row's two
-    /// blocks), then at [`TQ1_PAIR_THIRD`] their lanes 32..48 twice (16 bytes each,
-    /// c, c + 1, c, c + 1, for the vector of two rows' two blocks); at [`TQ1_PAIR_QH`]
-    /// the four qh positions' four activations, four times (once per row) per block;
-    /// at [`TQ1_PAIR_OFFSET`] each block's `−256 ·` activation sum four times (the
-    /// kernel adds them before its shift by 8). 416 bytes per block, re-read for every
-    /// four rows, so it has to stay in L1: at K = 6912 a 768-byte form (qs lanes 32..48
-    /// broadcast to all four rows of one column) cost 10 % cold.
+    /// kernel's packed vectors multiply, as whole 64-byte loads. For each 16-byte piece
+    /// k of the qs bytes (lanes 0..16, 16..32, 32..48), five 64-byte vectors, one per
+    /// trit position: the two blocks' activations of that piece, twice (c, c + 1, c,
+    /// c + 1: the vector holds that piece of two rows' two blocks); at
+    /// [`TQ1_PAIR_QH`] the four qh positions' four activations, four times (once per
+    /// row) per block; at [`TQ1_PAIR_OFFSET`] each block's `−256 ·` activation sum four
+    /// times (the kernel adds them before its shift by 8). 576 bytes per block,
+    /// re-read for every four rows, so it has to stay in L1 (measured at K = 6912: the
+    /// same cold time as a 416-byte form; a 768-byte one, before, cost 10 %).
     fn new_tq1(acts: &QuantizedActivations, path: KernelPath, m: usize) -> Self {
         let (n, k) = (acts.n(), acts.k());
         let chunks = k / CHUNK;
@@ -179,10 +179,12 @@ impl Prepared {
                 let (pair, second) = (c / 2, c % 2);
                 let dst = &mut dense[pair * TQ1_PAIR..][..TQ1_PAIR];
                 for t in 0..5 {
-                    dst[64 * t + 32 * second..][..32].copy_from_slice(&block[32 * t..][..32]);
-                    for copy in [0, 32] {
-                        dst[TQ1_PAIR_THIRD + 64 * t + copy + 16 * second..][..16]
-                            .copy_from_slice(&block[160 + 16 * t..][..16]);
+                    let pieces = [32 * t, 32 * t + 16, 160 + 16 * t];
+                    for (k, from) in pieces.into_iter().enumerate() {
+                        for copy in [0, 32] {
+                            dst[5 * 64 * k + 64 * t + copy + 16 * second..][..16]
+                                .copy_from_slice(&block[from..][..16]);
+                        }
                     }
                 }
                 for t in 0..4 {
@@ -207,15 +209,12 @@ impl Prepared {
 /// Prepared bytes per TQ1_0 block: five trit positions × 64 lanes.
 pub(crate) const TQ1_PREPARED: usize = 5 * 64;
 
-/// [`Prepared::dense`] bytes per pair of TQ1_0 blocks: five positions' 64-byte
-/// vectors twice, four 32-byte qh vectors, the 32-byte offsets, in whole cache lines.
-pub(crate) const TQ1_PAIR: usize = 832;
-
-/// Where the vectors for qs lanes 32..48 start in a [`TQ1_PAIR`] block.
-pub(crate) const TQ1_PAIR_THIRD: usize = 5 * 64;
+/// [`Prepared::dense`] bytes per pair of TQ1_0 blocks: three pieces' five 64-byte
+/// vectors, four 32-byte qh vectors, the 32-byte offsets, in whole cache lines.
+pub(crate) const TQ1_PAIR: usize = 1152;
 
 /// Where the qh activation vectors start in a [`TQ1_PAIR`] block.
-pub(crate) const TQ1_PAIR_QH: usize = TQ1_PAIR_THIRD + 5 * 64;
+pub(crate) const TQ1_PAIR_QH: usize = 3 * 5 * 64;
 
 /// Where the activation-sum offsets start in a [`TQ1_PAIR`] block.
 pub(crate) const TQ1_PAIR_OFFSET: usize = TQ1_PAIR_QH + 4 * 32;

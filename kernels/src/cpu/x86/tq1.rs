@@ -4,9 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{
-    Prepared, TQ1_PAIR, TQ1_PAIR_OFFSET, TQ1_PAIR_QH, TQ1_PAIR_THIRD, TQ1_PREPARED,
-};
+use super::super::{Prepared, TQ1_PAIR, TQ1_PAIR_OFFSET, TQ1_PAIR_QH, TQ1_PREPARED};
 use super::gemv_avx2;
 use super::{PREFETCH, add_scaled4, prefetch_span, reduce4, scaled1};
 use crate::quant::{CHUNK, QuantizedActivations};
@@ -223,15 +221,16 @@ pub(crate) unsafe fn gemv_tq1_avx512(row: &[u8], chunks: usize, prep: &Prepared)
 /// One trit position of [`gemv4_tq1_avx512`]'s three packed vectors: `q · 3 mod 256`
 /// and both `dpbusd`s of each, in `asm!` so that the three vectors' chains stay
 /// interleaved in program order (LLVM otherwise runs one vector's chains after the
-/// other's: 4.85 ns per block hot instead of 4.40–4.48).
+/// other's: 4.85 ns per block hot instead of 4.40–4.48). The first and third vectors
+/// share their accumulators (a chain of ten `dpbusd`s per unit; all three in one
+/// chain of 15 was latency-bound, 3.82 against 3.63 ns per block hot).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dense_step(
     q: [__m512i; 3],
-    d1: &mut [__m512i; 3],
-    d2: &mut [__m512i; 3],
-    a01: __m512i,
-    a2: __m512i,
+    d1: &mut [__m512i; 2],
+    d2: &mut [__m512i; 2],
+    a: [__m512i; 3],
 ) -> [__m512i; 3] {
     let (n0, n1, n2): (__m512i, __m512i, __m512i);
     // SAFETY: register-only byte adds and dpbusds; AVX-512 BW/VNNI are enabled here.
@@ -239,26 +238,25 @@ unsafe fn dense_step(
         "vpaddb {n0}, {q0}, {q0}",
         "vpaddb {n1}, {q1}, {q1}",
         "vpaddb {n2}, {q2}, {q2}",
-        "vpdpbusd {e0}, {q0}, {a01}",
-        "vpdpbusd {e1}, {q1}, {a01}",
-        "vpdpbusd {e2}, {q2}, {a2}",
+        "vpdpbusd {e0}, {q0}, {a0}",
+        "vpdpbusd {e1}, {q1}, {a1}",
+        "vpdpbusd {e0}, {q2}, {a2}",
         "vpaddb {n0}, {n0}, {q0}",
         "vpaddb {n1}, {n1}, {q1}",
         "vpaddb {n2}, {n2}, {q2}",
-        "vpdpbusd {f0}, {n0}, {a01}",
-        "vpdpbusd {f1}, {n1}, {a01}",
-        "vpdpbusd {f2}, {n2}, {a2}",
+        "vpdpbusd {f0}, {n0}, {a0}",
+        "vpdpbusd {f1}, {n1}, {a1}",
+        "vpdpbusd {f0}, {n2}, {a2}",
         q0 = in(zmm_reg) q[0],
         q1 = in(zmm_reg) q[1],
         q2 = in(zmm_reg) q[2],
-        a01 = in(zmm_reg) a01,
-        a2 = in(zmm_reg) a2,
+        a0 = in(zmm_reg) a[0],
+        a1 = in(zmm_reg) a[1],
+        a2 = in(zmm_reg) a[2],
         e0 = inout(zmm_reg) d1[0],
         e1 = inout(zmm_reg) d1[1],
-        e2 = inout(zmm_reg) d1[2],
         f0 = inout(zmm_reg) d2[0],
         f1 = inout(zmm_reg) d2[1],
-        f2 = inout(zmm_reg) d2[2],
         n0 = out(zmm_reg) n0,
         n1 = out(zmm_reg) n1,
         n2 = out(zmm_reg) n2,
@@ -272,9 +270,10 @@ unsafe fn dense_step(
 /// bit (lane `j` adds row `j`'s terms one by one).
 ///
 /// Works on pairs of columns (blocks `c`, `c + 1` of each row), in two units of two
-/// rows (A, B, then C, D). A unit's eight blocks hold 192 `qs` bytes, packed into three
-/// full vectors — a row's first 32 bytes of both blocks, the other row's, and the last
-/// 16 of all four blocks — where one vector per block would leave 12 lanes empty. The
+/// rows (A, B, then C, D). A unit's four blocks hold 192 `qs` bytes, packed into three
+/// full vectors: 16-byte piece k of each block (a 4×4 transpose of pieces), so that
+/// every vector holds the same (row, column) per 128-bit lane and they need no
+/// shuffles to be summed — where one vector per block would leave 12 lanes empty. The
 /// activations they multiply are the same for every row and come pre-packed to match
 /// ([`Prepared::dense`]), as whole 64-byte loads: the 16-byte broadcasts of an earlier
 /// packing ([A B] rows per vector, one column) took 5 % of the kernel. Per unit that
@@ -291,7 +290,8 @@ unsafe fn dense_step(
 ///
 /// Hot, one thread, 512×2560 (`--example hotloop`): 4.56 ns per block for the
 /// four-vector kernel, 4.40 packed, 4.28 pipelined, 4.16 with pre-packed activations,
-/// 3.86 with the paired reduction, 3.69 with two-by-two units (3.76 at K = 6912).
+/// 3.86 with the paired reduction, 3.69 with two-by-two units (3.76 at K = 6912), 3.63
+/// with the transposed pieces (3.68).
 ///
 /// Memory: the four rows are one contiguous stretch, read four places at a time; it
 /// is prefetched as one ascending stream (216 bytes per column), which the prefetchers
@@ -375,8 +375,9 @@ struct Stretch {
 /// steps reduce them.
 #[derive(Clone, Copy)]
 struct Unit {
-    d1: [__m512i; 3],
-    d2: [__m512i; 3],
+    /// `dpbusd` accumulators (see [`dense_step`]).
+    d1: [__m512i; 2],
+    d2: [__m512i; 2],
     /// Block bytes 48..64 (`qh`, the scale, and the next block's first bytes) of
     /// (row, column) = (first, c), (first, c + 1), (second, c), (second, c + 1), in
     /// 128-bit lanes 0..4.
@@ -387,8 +388,8 @@ impl Unit {
     #[inline(always)]
     unsafe fn empty() -> Self {
         Unit {
-            d1: [_mm512_setzero_si512(); 3],
-            d2: [_mm512_setzero_si512(); 3],
+            d1: [_mm512_setzero_si512(); 2],
+            d2: [_mm512_setzero_si512(); 2],
             tail: _mm512_setzero_si512(),
         }
     }
@@ -478,6 +479,16 @@ unsafe fn pin(mut x: __m512i) -> __m512i {
     x
 }
 
+/// `p`, with its value hidden from the optimizer (an empty `asm!` "changes" it).
+#[inline(always)]
+#[allow(clippy::pointers_in_nomem_asm_block)]
+unsafe fn opaque(mut p: *const i8) -> *const i8 {
+    // SAFETY: an empty template that neither reads nor writes memory; the operand only
+    // hides the pointer's value.
+    std::arch::asm!("/* {0} */", inout(reg) p, options(nomem, nostack, preserves_flags));
+    p
+}
+
 /// [`pin`] for a 256-bit vector.
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -488,19 +499,11 @@ unsafe fn pin256(mut x: __m256i) -> __m256i {
 }
 
 /// Stage `t` of reducing a unit's accumulators: each (row, column)'s partial sums in
-/// one 128-bit lane (both halves of the first two vectors' lanes, plus the third's),
-/// then `256 ×` the dot, `3 · d1 − d2`. Returns it at the last stage (`t == 1`).
+/// one 128-bit lane (all vectors hold the same (row, column) per lane), then `256 ×`
+/// the dot, `3 · d1 − d2`. Returns it at the last stage (`t == 1`).
 #[inline(always)]
 unsafe fn reduce_unit(st: &mut Weave, t: usize) -> Option<__m512i> {
-    let lanes = |d: &[__m512i; 3]| {
-        _mm512_add_epi32(
-            _mm512_add_epi32(
-                _mm512_shuffle_i64x2::<0x88>(d[0], d[1]),
-                _mm512_shuffle_i64x2::<0xDD>(d[0], d[1]),
-            ),
-            d[2],
-        )
-    };
+    let lanes = |d: &[__m512i; 2]| _mm512_add_epi32(d[0], d[1]);
     match t {
         0 => {
             st.s1 = pin(lanes(&st.pending.d1));
@@ -633,27 +636,27 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
         }
     };
     let (x0, x1, y0, y1) = (load(0, 0), load(0, 1), load(1, 0), load(1, 1));
-    // [X01 X01'], [Y01 Y01'], [X2 X2' Y2 Y2'] by 16-byte piece (X, Y the rows, ' the
-    // second column); [X2 X3 X2' X3'] and [Y2 Y3 Y2' Y3'] on the way, whose pieces 1
-    // and 3 hold qh and the scale.
-    let tx = _mm512_shuffle_i64x2::<0xEE>(x0, x1);
-    let ty = _mm512_shuffle_i64x2::<0xEE>(y0, y1);
+    // A 4×4 transpose of 16-byte pieces: vector k = piece k of [X X' Y Y'] (X, Y the
+    // rows, ' the second column), so every vector has the same (row, column) per
+    // 128-bit lane; piece 3 holds qh and the scale.
+    let lo = |a, b| _mm512_shuffle_i64x2::<0x44>(a, b);
+    let hi = |a, b| _mm512_shuffle_i64x2::<0xEE>(a, b);
+    let (x01, y01, x23, y23) = (lo(x0, x1), lo(y0, y1), hi(x0, x1), hi(y0, y1));
     let mut q = [
-        _mm512_inserti64x4::<1>(x0, _mm512_castsi512_si256(x1)),
-        _mm512_inserti64x4::<1>(y0, _mm512_castsi512_si256(y1)),
-        _mm512_shuffle_i64x2::<0x88>(tx, ty),
+        _mm512_shuffle_i64x2::<0x88>(x01, y01),
+        _mm512_shuffle_i64x2::<0xDD>(x01, y01),
+        _mm512_shuffle_i64x2::<0x88>(x23, y23),
     ];
-    u.tail = _mm512_shuffle_i64x2::<0xDD>(tx, ty);
-    // Both units read the same activations; hidden behind an empty `asm!`, the
-    // pointer is not known to be the same, so LLVM reloads them (from L1) instead of
-    // keeping the first unit's ten vectors for the second, which spilled others.
-    let mut packed = at.dense.add(pair * TQ1_PAIR);
-    // SAFETY: an empty template; the operand only hides the pointer's value.
-    std::arch::asm!("/* {0} */", inout(reg) packed, options(nomem, nostack, preserves_flags));
+    u.tail = _mm512_shuffle_i64x2::<0xDD>(x23, y23);
+    // Both units read the same activations; with the pointer hidden behind an empty
+    // `asm!`, LLVM does not know the two to be the same, so it reloads them (from L1)
+    // instead of keeping the first unit's 15 vectors for the second, which spilled
+    // others. (Hiding an offset instead cost 1-3 %: LLVM then computed the addresses
+    // differently.)
+    let packed = opaque(at.dense.add(pair * TQ1_PAIR));
     for t in 0..5 {
-        let a01 = _mm512_loadu_si512(packed.add(64 * t) as *const __m512i);
-        let a2 = _mm512_loadu_si512(packed.add(TQ1_PAIR_THIRD + 64 * t) as *const __m512i);
-        q = dense_step(q, &mut u.d1, &mut u.d2, a01, a2);
+        let a = |k: usize| _mm512_loadu_si512(packed.add(5 * 64 * k + 64 * t) as *const __m512i);
+        q = dense_step(q, &mut u.d1, &mut u.d2, [a(0), a(1), a(2)]);
         weave(t);
     }
     u
