@@ -635,13 +635,33 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
             _mm512_loadu_si512(p as *const __m512i)
         }
     };
-    let (x0, x1, y0, y1) = (load(0, 0), load(0, 1), load(1, 0), load(1, 1));
     // A 4×4 transpose of 16-byte pieces: vector k = piece k of [X X' Y Y'] (X, Y the
     // rows, ' the second column), so every vector has the same (row, column) per
     // 128-bit lane; piece 3 holds qh and the scale.
-    let lo = |a, b| _mm512_shuffle_i64x2::<0x44>(a, b);
-    let hi = |a, b| _mm512_shuffle_i64x2::<0xEE>(a, b);
-    let (x01, y01, x23, y23) = (lo(x0, x1), lo(y0, y1), hi(x0, x1), hi(y0, y1));
+    let (x01, y01, x23, y23) = if LAST {
+        let (x0, x1, y0, y1) = (load(0, 0), load(0, 1), load(1, 0), load(1, 1));
+        let lo = |a, b| _mm512_shuffle_i64x2::<0x44>(a, b);
+        let hi = |a, b| _mm512_shuffle_i64x2::<0xEE>(a, b);
+        (lo(x0, x1), lo(y0, y1), hi(x0, x1), hi(y0, y1))
+    } else {
+        // [P0 P1 P0' P1'] and [P2 P3 P2' P3'] of one row: a load, then the second
+        // column's 32 bytes (54 further on) into the upper half by a masked load, where
+        // a shuffle would compete with the dpbusds.
+        const UPPER: u64 = !0u64 << 32;
+        let pieces = |row: usize| {
+            let p = first.add(row * at.row_bytes) as *const i8;
+            (
+                _mm512_mask_loadu_epi8(_mm512_loadu_si512(p as *const __m512i), UPPER, p.add(22)),
+                _mm512_mask_loadu_epi8(
+                    _mm512_loadu_si512(p.add(32) as *const __m512i),
+                    UPPER,
+                    p.add(54),
+                ),
+            )
+        };
+        let ((x01, x23), (y01, y23)) = (pieces(0), pieces(1));
+        (x01, y01, x23, y23)
+    };
     let mut q = [
         _mm512_shuffle_i64x2::<0x88>(x01, y01),
         _mm512_shuffle_i64x2::<0xDD>(x01, y01),
