@@ -291,7 +291,8 @@ unsafe fn dense_step(
 /// Hot, one thread, 512×2560 (`--example hotloop`): 4.56 ns per block for the
 /// four-vector kernel, 4.40 packed, 4.28 pipelined, 4.16 with pre-packed activations,
 /// 3.86 with the paired reduction, 3.69 with two-by-two units (3.76 at K = 6912), 3.63
-/// with the transposed pieces (3.68).
+/// with the transposed pieces (3.68 at K = 6912), 3.62 with masked loads in place of half
+/// the shuffles (3.62).
 ///
 /// Memory: the four rows are one contiguous stretch, read four places at a time; it
 /// is prefetched as one ascending stream (216 bytes per column), which the prefetchers
@@ -583,9 +584,9 @@ unsafe fn finish(st: &mut Weave, at: &Stretch, t: usize) {
             st.s1 = pin(_mm512_add_epi32(w, _mm512_shuffle_epi32::<0xB1>(w)));
         }
         3 => {
-            // Into the order of `Pair::scales`: lanes 0, 2, 1, 3 of the first unit's
-            // totals (A c, B c, A c + 1, B c + 1 are its lanes 0..4), the second's
-            // between.
+            // Into the order of `Pair::scales` (rows A..D of column c, then of c + 1):
+            // the first unit's totals are dwords 0, 4, 8, 12 — (A, c), (A, c + 1),
+            // (B, c), (B, c + 1) — the second's (rows C, D) dwords 2, 6, 10, 14.
             let qs = _mm512_castsi512_si256(_mm512_permutexvar_epi32(
                 _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 14, 6, 12, 4, 10, 2, 8, 0),
                 st.s1,
