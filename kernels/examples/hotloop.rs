@@ -1,6 +1,7 @@
 //! Hot single-thread GEMV cost per 256 weights (L2-resident 512×K matrix, K = 2560 unless
-//! given, best of 200 rounds): `cargo run --release -p gauntlet-kernels --example hotloop -- [K]`. Times the
-//! clock (GHz) gives cycles per block, the figure to compare with the kernels' op counts.
+//! given, best of 200 rounds):
+//! `cargo run --release -p gauntlet-kernels --example hotloop -- [K]`. Times the clock
+//! (GHz) gives cycles per block, the figure to compare with the kernels' op counts.
 use std::time::Instant;
 
 use gauntlet_kernels::{CpuKernels, TernaryFormat, TernaryMatrix, roofline};
@@ -8,7 +9,9 @@ use gauntlet_kernels::{CpuKernels, TernaryFormat, TernaryMatrix, roofline};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kernels = CpuKernels::from_env(1)?;
     let k: usize = match std::env::args().nth(1) {
-        Some(k) => k.parse()?,
+        Some(k) => k
+            .parse()
+            .map_err(|e| format!("K (weights per row, a multiple of 256) {k:?}: {e}"))?,
         None => 2560,
     };
     for format in [
