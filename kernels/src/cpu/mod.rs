@@ -182,7 +182,7 @@ impl Prepared {
                     let pieces = [32 * t, 32 * t + 16, 160 + 16 * t];
                     for (k, from) in pieces.into_iter().enumerate() {
                         for copy in [0, 32] {
-                            dst[5 * 64 * k + 64 * t + copy + 16 * second..][..16]
+                            dst[TQ1_PAIR_PIECE * k + 64 * t + copy + 16 * second..][..16]
                                 .copy_from_slice(&block[from..][..16]);
                         }
                     }
@@ -213,8 +213,12 @@ pub(crate) const TQ1_PREPARED: usize = 5 * 64;
 /// vectors, four 32-byte qh vectors, the 32-byte offsets, in whole cache lines.
 pub(crate) const TQ1_PAIR: usize = 1152;
 
+/// Bytes of one qs piece's five trit-position vectors in a [`TQ1_PAIR`] block (piece k
+/// starts at `k ·` this).
+pub(crate) const TQ1_PAIR_PIECE: usize = 5 * 64;
+
 /// Where the qh activation vectors start in a [`TQ1_PAIR`] block.
-pub(crate) const TQ1_PAIR_QH: usize = 3 * 5 * 64;
+pub(crate) const TQ1_PAIR_QH: usize = 3 * TQ1_PAIR_PIECE;
 
 /// Where the activation-sum offsets start in a [`TQ1_PAIR`] block.
 pub(crate) const TQ1_PAIR_OFFSET: usize = TQ1_PAIR_QH + 4 * 32;

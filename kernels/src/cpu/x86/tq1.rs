@@ -4,7 +4,9 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Prepared, TQ1_PAIR, TQ1_PAIR_OFFSET, TQ1_PAIR_QH, TQ1_PREPARED};
+use super::super::{
+    Prepared, TQ1_PAIR, TQ1_PAIR_OFFSET, TQ1_PAIR_PIECE, TQ1_PAIR_QH, TQ1_PREPARED,
+};
 use super::gemv_avx2;
 use super::{PREFETCH, add_scaled4, prefetch_span, reduce4, scaled1};
 use crate::quant::{CHUNK, QuantizedActivations};
@@ -619,27 +621,31 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
     let mut u = Unit::empty();
     let (pair, second) = (i / 2, i % 2);
     let c = 2 * pair;
-    let ahead = at.base.wrapping_add(216 * i + at.ahead);
+    // One ascending stream through the stretch: a unit's share is a column of four
+    // rows.
+    let ahead = at.base.wrapping_add(4 * STRIDE * i + at.ahead);
     for line in [0, 64, 128, 192] {
         _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
     }
     // Whole 64-byte loads: bytes past a block are the next block's or row's (the same
     // stretch), except after the last row's last block, which is masked off.
     let first = at.base.add(2 * second * at.row_bytes + c * STRIDE);
-    let load = |row: usize, col: usize| {
-        let p = first.add(row * at.row_bytes + col * STRIDE);
-        if LAST && c + col >= at.chunks {
-            _mm512_setzero_si512()
-        } else if LAST && second == 1 && row == 1 && c + col + 1 == at.chunks {
-            _mm512_maskz_loadu_epi8((1u64 << STRIDE) - 1, p as *const i8)
-        } else {
-            _mm512_loadu_si512(p as *const __m512i)
-        }
-    };
     // A 4×4 transpose of 16-byte pieces: vector k = piece k of [X X' Y Y'] (X, Y the
     // rows, ' the second column), so every vector has the same (row, column) per
     // 128-bit lane; piece 3 holds qh and the scale.
     let (x01, y01, x23, y23) = if LAST {
+        // The second column may be past the last one (then it is empty), and the last
+        // row's last block is loaded masked.
+        let load = |row: usize, col: usize| {
+            let p = first.add(row * at.row_bytes + col * STRIDE);
+            if c + col >= at.chunks {
+                _mm512_setzero_si512()
+            } else if second == 1 && row == 1 && c + col + 1 == at.chunks {
+                _mm512_maskz_loadu_epi8((1u64 << STRIDE) - 1, p as *const i8)
+            } else {
+                _mm512_loadu_si512(p as *const __m512i)
+            }
+        };
         let (x0, x1, y0, y1) = (load(0, 0), load(0, 1), load(1, 0), load(1, 1));
         let lo = |a, b| _mm512_shuffle_i64x2::<0x44>(a, b);
         let hi = |a, b| _mm512_shuffle_i64x2::<0xEE>(a, b);
@@ -647,7 +653,8 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
     } else {
         // [P0 P1 P0' P1'] and [P2 P3 P2' P3'] of one row: a load, then the second
         // column's 32 bytes (54 further on) into the upper half by a masked load, where
-        // a shuffle would compete with the dpbusds.
+        // a shuffle would compete with the dpbusds. The reads reach 10 bytes into block
+        // c + 2, which exists outside the last pair.
         const UPPER: u64 = !0u64 << 32;
         let pieces = |row: usize| {
             let p = first.add(row * at.row_bytes) as *const i8;
@@ -676,7 +683,9 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
     // differently.)
     let packed = opaque(at.dense.add(pair * TQ1_PAIR));
     for t in 0..5 {
-        let a = |k: usize| _mm512_loadu_si512(packed.add(5 * 64 * k + 64 * t) as *const __m512i);
+        let a = |k: usize| {
+            _mm512_loadu_si512(packed.add(TQ1_PAIR_PIECE * k + 64 * t) as *const __m512i)
+        };
         q = dense_step(q, &mut u.d1, &mut u.d2, [a(0), a(1), a(2)]);
         weave(t);
     }
