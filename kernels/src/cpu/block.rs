@@ -1,8 +1,8 @@
 //! SIMD drivers. AVX-512, every format: GEMM (`n ≥ 2`): weight rows in pairs ×
 //! activation rows in blocks of up to eight through the register-blocked microkernel
-//! (`x86::gemm`), results written straight into the `n × m` output. GEMV: one row
-//! per call of `x86::gemv` / `x86::tq1`, its sum in a register, except TQ1_0, four
-//! rows per call (their four sums in one register) and any last rows one by one.
+//! (`x86::gemm`), results written straight into the `n × m` output. GEMV: TQ1_0 and
+//! I2_S four rows per call of `x86::tq1` / `x86::gemv` (their four sums in one
+//! register), TQ2_0 and any last rows one per call, its sum in a register.
 //! On the AVX2 path the GEMV goes the same way, one row per call of `x86::gemv_avx2`,
 //! and the 2-bit GEMM one weight row against four activation rows per call (TQ1_0's
 //! takes the chunk dots and the shared combine).
@@ -61,9 +61,8 @@ pub(super) fn gemv_rows_avx512(
         let mut rows = rows;
         if w.format() == TernaryFormat::Tq1_0 {
             // Four consecutive TQ1_0 rows per call share the activation loads and the
-            // scaling, and are prefetched as one stream (the 2-bit formats stay one row
-            // per call: a second weight stream slowed them from DRAM); the last rows go
-            // one by one below.
+            // scaling, and are prefetched as one stream; the last rows go one by one
+            // below.
             // `Prepared` builds each layout only where a call can use it (pieces hold a
             // multiple of 16 rows, so one-row TQ1_0 calls happen only when 4 ∤ m).
             let whole = rows.len() / 4 * 4;
@@ -81,6 +80,22 @@ pub(super) fn gemv_rows_avx512(
                 for (j, y) in y.into_iter().enumerate() {
                     // SAFETY: outputs i..i + 4 belong to this caller alone.
                     unsafe { *out.at(i + j) = y * inv };
+                }
+                rows.start += 4;
+            }
+        }
+        if w.format() == TernaryFormat::I2S {
+            // Four consecutive I2_S rows per call share the activation loads (see
+            // `gemv::i2s4`); the last rows go one by one below.
+            while rows.len() >= 4 {
+                let i = rows.start;
+                let row_bytes = w.row(i).len();
+                // SAFETY: AVX-512 path; each of the four rows holds `full` whole
+                // 256-chunks (then the half-chunk tail, if any, which `i2s_output` adds).
+                let s = unsafe { gemv::i2s4(w.rows(i..i + 4), row_bytes, full, prep) };
+                for (j, s) in s.into_iter().enumerate() {
+                    // SAFETY: outputs i..i + 4 belong to this caller alone.
+                    unsafe { *out.at(i + j) = i2s_output(w, i + j, s, acts, prep, 0) };
                 }
                 rows.start += 4;
             }
