@@ -296,10 +296,12 @@ unsafe fn dense_step(
 /// with the transposed pieces (3.68 at K = 6912), 3.62 with masked loads in place of half
 /// the shuffles (3.62).
 ///
-/// Memory: the four rows are one contiguous stretch, read four places at a time; it
-/// is prefetched as one ascending stream (216 bytes per column), which the prefetchers
-/// keep up with, where one prefetch per row did not (6912×2560 cold, 2 threads:
-/// 225 → 183 µs with the same arithmetic).
+/// Memory: the four rows are one contiguous stretch, read four places at a time. It
+/// is prefetched into L2 as one ascending stream (216 bytes per column) at least one
+/// stretch ahead, which the prefetchers keep up with, where one prefetch per row did
+/// not (6912×2560 cold, 2 threads: 225 → 183 µs with the same arithmetic); and each
+/// row's lines [`TQ1_NEAR_COLUMNS`] columns ahead go into L1 (past a row's end: the
+/// same row of the next stretch).
 ///
 /// # Safety
 /// As [`gemv_tq1_avx512`], for all four rows; the CPU must also support AVX-512 VL;
@@ -312,13 +314,12 @@ pub(crate) unsafe fn gemv4_tq1_avx512(rows: &[u8], chunks: usize, prep: &Prepare
     debug_assert_eq!(prep.dense.len(), super::super::tq1_dense_len(chunks));
     let mut st = Weave::new();
     if chunks > 0 {
-        // Prefetch distance: at least the whole stretch, so that during one call the
-        // next four rows are fetched in full — 4 KiB alone left rows B to D's first
-        // blocks unfetched at K = 6912 (2560×6912 cold, 2 threads: 179 → 170 µs) —
-        // but at most 8 KiB of L1.
-        let ahead = (4 * row_bytes).clamp(PREFETCH, 2 * PREFETCH);
+        // L2 stream distance: at least the whole stretch, so that during one call the
+        // next four rows are fetched in full (4 KiB alone left rows B to D's first
+        // blocks unfetched at K = 6912: 2560×6912 cold, 2 threads, 179 → 170 µs).
+        let far = (4 * row_bytes).max(2 * PREFETCH);
         let at = Stretch {
-            ahead,
+            far,
             base: rows.as_ptr(),
             row_bytes,
             chunks,
@@ -367,8 +368,8 @@ pub(crate) unsafe fn gemv4_tq1_avx512(rows: &[u8], chunks: usize, prep: &Prepare
 /// Four consecutive TQ1_0 rows and the activations, for [`unit()`].
 struct Stretch {
     base: *const u8,
-    /// Prefetch distance in bytes.
-    ahead: usize,
+    /// L2 prefetch distance in bytes.
+    far: usize,
     row_bytes: usize,
     chunks: usize,
     dense: *const i8,
@@ -612,6 +613,12 @@ unsafe fn finish(st: &mut Weave, at: &Stretch, t: usize) {
     }
 }
 
+/// [`gemv4_tq1_avx512`]'s L1 prefetch distance, in columns of each row: measured cold
+/// with 2 threads at 6912×2560 against 4, 6 and 16, and against the single L1 stream
+/// [`PREFETCH`] to [`2 * PREFETCH`](PREFETCH) ahead that it replaced (149–155 against
+/// 153–156 µs at a 32–33 GB/s read).
+const TQ1_NEAR_COLUMNS: usize = 8;
+
 /// [`gemv4_tq1_avx512`]'s unit `i`: rows `2 · (i % 2)` and the next, columns `c = 2 ·
 /// (i / 2)` and `c + 1`, with `weave(t)` after each trit position `t`. `LAST`: the
 /// last pair, whose second column may be past the last one (then it is empty).
@@ -621,11 +628,23 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
     let mut u = Unit::empty();
     let (pair, second) = (i / 2, i % 2);
     let c = 2 * pair;
-    // One ascending stream through the stretch: a unit's share is a column of four
-    // rows.
-    let ahead = at.base.wrapping_add(4 * STRIDE * i + at.ahead);
+    // Into L2, one ascending stream through the stretch: a unit's share is a column
+    // of four rows.
+    let far = at.base.wrapping_add(4 * STRIDE * i + at.far);
     for line in [0, 64, 128, 192] {
-        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+        _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(line) as *const i8);
+    }
+    // Into L1, the unit's two rows' next lines.
+    let ahead = c + TQ1_NEAR_COLUMNS;
+    let near = if ahead < at.chunks {
+        ahead * STRIDE
+    } else {
+        4 * at.row_bytes + (ahead - at.chunks) * STRIDE
+    };
+    for row in [2 * second, 2 * second + 1] {
+        let p = at.base.wrapping_add(row * at.row_bytes + near);
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64) as *const i8);
     }
     // Whole 64-byte loads: bytes past a block are the next block's or row's (the same
     // stretch), except after the last row's last block, which is masked off.
