@@ -382,3 +382,35 @@ fn kernels_never_read_past_the_tensor() {
         }
     }
 }
+
+/// I2_S bytes can hold the code 3 (decoded as +2), which no encoder writes. At the
+/// largest K, every weight 3 against activations of 127 drives the kernels' unsigned
+/// per-lane sums as far as they go (the true dot, `2 · 127 · K`, still fits int32): a
+/// kernel whose accumulators wrap before their shift back to the code scale differs
+/// from the oracle. Five rows, so the four-row GEMV and the one-row GEMV both run, and
+/// two activation rows for the GEMM.
+#[test]
+fn i2s_code_three_at_the_largest_k_equals_scalar() {
+    let (m, k) = (5, gauntlet_kernels::matrix::MAX_K);
+    let mut bytes = vec![0xFFu8; m * k / 4];
+    bytes.extend_from_slice(&gauntlet_kernels::format::i2_s::scale_trailer(0.5));
+    let w = TernaryMatrix::new(TernaryFormat::I2S, m, k, &bytes).expect("matrix");
+    for n in [1, 2] {
+        let x = QuantizedActivations::from_parts(vec![127; n * k], vec![1.0; n], n, k)
+            .expect("activations");
+        let mut want = vec![0.0f32; m * n];
+        CpuKernels::new(KernelPath::Scalar, 1)
+            .expect("scalar")
+            .gemm(&w, &x, &mut want)
+            .expect("scalar gemm");
+        assert_eq!(want[0], 0.5 * (2 * 127 * k) as f32, "the oracle's own sum");
+        for path in KernelPath::supported() {
+            let mut got = vec![f32::NAN; m * n];
+            CpuKernels::new(path, 2)
+                .expect("kernels")
+                .gemm(&w, &x, &mut got)
+                .expect("gemm");
+            assert_eq!(got, want, "{path} n={n}");
+        }
+    }
+}

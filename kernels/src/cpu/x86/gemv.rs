@@ -102,14 +102,9 @@ pub(crate) unsafe fn i2s(row: &[u8], full: usize, prep: &Prepared) -> i32 {
         }
         c += 2;
     }
-    let pos = |j: usize| _mm512_add_epi32(acc[0][j], acc[1][j]);
-    let total = _mm512_add_epi32(
-        _mm512_add_epi32(pos(0), _mm512_srai_epi32::<2>(pos(1))),
-        _mm512_add_epi32(
-            _mm512_srai_epi32::<4>(pos(2)),
-            _mm512_srai_epi32::<6>(pos(3)),
-        ),
-    );
+    // Each accumulator shifted back on its own: their sum at shift 6 could pass 2³¹
+    // (a stored code 3 at the largest K), and a wrapped sum shifts wrong.
+    let total = _mm512_add_epi32(i2s_unshift(&acc[0]), i2s_unshift(&acc[1]));
     _mm512_reduce_add_epi32(total)
 }
 
@@ -117,6 +112,26 @@ pub(crate) unsafe fn i2s(row: &[u8], full: usize, prep: &Prepared) -> i32 {
 /// with 2 threads (6912×2560, 2560×6912) against 2, 4 and 16 chunks, and against only
 /// the L2 stream, which left the kernel 5 % slower than the one-row [`i2s`].
 const I2S4_NEAR_CHUNKS: usize = 8;
+
+/// `Σ_j acc_j >> 2j`: I2_S sums per shift position `j` (each exactly `4^j ×` its dot,
+/// see [`i2s`]) brought back to the code scale and added.
+#[inline(always)]
+unsafe fn i2s_unshift(acc: &[__m512i; 4]) -> __m512i {
+    _mm512_add_epi32(
+        _mm512_add_epi32(acc[0], _mm512_srai_epi32::<2>(acc[1])),
+        _mm512_add_epi32(
+            _mm512_srai_epi32::<4>(acc[2]),
+            _mm512_srai_epi32::<6>(acc[3]),
+        ),
+    )
+}
+
+/// Chunks [`i2s4`] accumulates before shifting its sums back to the code scale: one
+/// lane's sum at shift 6 gains at most `4 · 192 · 128` per chunk (a stored code 3,
+/// which no encoder writes, against an activation of ±127 or −128), so 2¹⁴ chunks keep
+/// it below 2³¹ where [`MAX_K`](crate::matrix::MAX_K)'s 32767 chunks would not; a
+/// wrapped sum, shifted, would differ from the oracle.
+const I2S4_SEGMENT: usize = 1 << 14;
 
 /// I2_S GEMV for four consecutive rows (`rows` holds exactly their bytes, `row_bytes`
 /// each): per row the same unsigned total as [`i2s`], the four in lanes 0..4.
@@ -140,48 +155,44 @@ pub(crate) unsafe fn i2s4(rows: &[u8], row_bytes: usize, full: usize, prep: &Pre
     let a = prep.values.as_ptr();
     let masks = [0x03u8, 0x0c, 0x30, 0xc0].map(|m| _mm512_set1_epi8(m as i8));
     let far = (4 * row_bytes).max(I2S_FAR);
-    // Per row r and shift position j, as in `i2s`.
-    let mut acc = [[_mm512_setzero_si512(); 4]; 4];
-    for c in 0..full {
-        let stream = base.wrapping_add(far + 256 * c);
-        for line in [0, 64, 128, 192] {
-            _mm_prefetch::<_MM_HINT_T1>(stream.wrapping_add(line) as *const i8);
-        }
-        let ahead = c + I2S4_NEAR_CHUNKS;
-        let near = if ahead < full {
-            64 * ahead
-        } else {
-            4 * row_bytes + 64 * (ahead - full)
-        };
-        for r in 0..4 {
-            _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(r * row_bytes + near) as *const i8);
-        }
-        let x = a.add(c * CHUNK);
-        // I2_S keeps activation group g at shift 6 − 2g.
-        let act: [__m512i; 4] =
-            std::array::from_fn(|j| _mm512_loadu_si512(x.add(64 * (3 - j)) as *const __m512i));
-        for (r, set) in acc.iter_mut().enumerate() {
-            let w = _mm512_loadu_si512(base.add(r * row_bytes + 64 * c) as *const __m512i);
-            for (j, acc) in set.iter_mut().enumerate() {
-                *acc = _mm512_dpbusd_epi32(*acc, _mm512_and_si512(w, masks[j]), act[j]);
+    // Per row, the shifted-back sums of the segments so far.
+    let mut rows_total = [_mm512_setzero_si512(); 4];
+    let mut start = 0;
+    while start < full {
+        let end = full.min(start + I2S4_SEGMENT);
+        // Per row r and shift position j, as in `i2s`.
+        let mut acc = [[_mm512_setzero_si512(); 4]; 4];
+        for c in start..end {
+            let stream = base.wrapping_add(far + 256 * c);
+            for line in [0, 64, 128, 192] {
+                _mm_prefetch::<_MM_HINT_T1>(stream.wrapping_add(line) as *const i8);
+            }
+            let ahead = c + I2S4_NEAR_CHUNKS;
+            let near = if ahead < full {
+                64 * ahead
+            } else {
+                4 * row_bytes + 64 * (ahead - full)
+            };
+            for r in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(r * row_bytes + near) as *const i8);
+            }
+            let x = a.add(c * CHUNK);
+            // I2_S keeps activation group g at shift 6 − 2g.
+            let act: [__m512i; 4] =
+                std::array::from_fn(|j| _mm512_loadu_si512(x.add(64 * (3 - j)) as *const __m512i));
+            for (r, set) in acc.iter_mut().enumerate() {
+                let w = _mm512_loadu_si512(base.add(r * row_bytes + 64 * c) as *const __m512i);
+                for (j, acc) in set.iter_mut().enumerate() {
+                    *acc = _mm512_dpbusd_epi32(*acc, _mm512_and_si512(w, masks[j]), act[j]);
+                }
             }
         }
+        for (sum, set) in rows_total.iter_mut().zip(&acc) {
+            *sum = _mm512_add_epi32(*sum, i2s_unshift(set));
+        }
+        start = end;
     }
-    let total = |set: &[__m512i; 4]| {
-        _mm512_add_epi32(
-            _mm512_add_epi32(set[0], _mm512_srai_epi32::<2>(set[1])),
-            _mm512_add_epi32(
-                _mm512_srai_epi32::<4>(set[2]),
-                _mm512_srai_epi32::<6>(set[3]),
-            ),
-        )
-    };
-    let s = reduce4(
-        total(&acc[0]),
-        total(&acc[1]),
-        total(&acc[2]),
-        total(&acc[3]),
-    );
+    let s = reduce4(rows_total[0], rows_total[1], rows_total[2], rows_total[3]);
     let mut out = [0i32; 4];
     _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, s);
     out
