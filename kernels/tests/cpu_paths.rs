@@ -235,6 +235,35 @@ fn assert_every_path_equals_scalar(
     }
 }
 
+/// The scalar oracle's `gemm` on `oracle`, then every supported path's (2 threads) on
+/// `w`, which holds the same bytes elsewhere: equal bit for bit. Returns the oracle's.
+fn every_path_equals_scalar_on(
+    oracle: &TernaryMatrix<'_>,
+    w: &TernaryMatrix<'_>,
+    x: &QuantizedActivations,
+    context: &str,
+) -> Vec<f32> {
+    let len = w.m() * x.n();
+    let mut want = vec![0.0f32; len];
+    CpuKernels::new(KernelPath::Scalar, 1)
+        .expect("scalar")
+        .gemm(oracle, x, &mut want)
+        .expect("scalar gemm");
+    for path in KernelPath::supported() {
+        let mut got = vec![f32::NAN; len];
+        CpuKernels::new(path, 2)
+            .expect("kernels")
+            .gemm(w, x, &mut got)
+            .expect("gemm");
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{path} {context}"
+        );
+    }
+    want
+}
+
 /// Enough rows for many thread pieces (the proptest's small matrices fit in one), so
 /// several threads share the work and each piece's outputs land in the right place.
 #[test]
@@ -361,23 +390,7 @@ fn kernels_never_read_past_the_tensor() {
             for n in [1, 3, 8, 9] {
                 let acts: Vec<i8> = (0..n * k).map(|i| (i * 29 % 253) as i8).collect();
                 let x = QuantizedActivations::from_parts(acts, vec![0.01; n], n, k).expect("acts");
-                let mut want = vec![0.0f32; m * n];
-                CpuKernels::new(KernelPath::Scalar, 1)
-                    .expect("scalar")
-                    .gemm(&plain, &x, &mut want)
-                    .expect("scalar gemm");
-                for path in KernelPath::supported() {
-                    let mut got = vec![f32::NAN; m * n];
-                    CpuKernels::new(path, 2)
-                        .expect("kernels")
-                        .gemm(&w, &x, &mut got)
-                        .expect("gemm");
-                    assert_eq!(
-                        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        "{path} {format} m={m} k={k} n={n}"
-                    );
-                }
+                every_path_equals_scalar_on(&plain, &w, &x, &format!("{format} m={m} k={k} n={n}"));
             }
         }
     }
@@ -398,19 +411,7 @@ fn i2s_code_three_at_the_largest_k_equals_scalar() {
     for n in [1, 2] {
         let x = QuantizedActivations::from_parts(vec![127; n * k], vec![1.0; n], n, k)
             .expect("activations");
-        let mut want = vec![0.0f32; m * n];
-        CpuKernels::new(KernelPath::Scalar, 1)
-            .expect("scalar")
-            .gemm(&w, &x, &mut want)
-            .expect("scalar gemm");
+        let want = every_path_equals_scalar_on(&w, &w, &x, &format!("n={n}"));
         assert_eq!(want[0], 0.5 * (2 * 127 * k) as f32, "the oracle's own sum");
-        for path in KernelPath::supported() {
-            let mut got = vec![f32::NAN; m * n];
-            CpuKernels::new(path, 2)
-                .expect("kernels")
-                .gemm(&w, &x, &mut got)
-                .expect("gemm");
-            assert_eq!(got, want, "{path} n={n}");
-        }
     }
 }
