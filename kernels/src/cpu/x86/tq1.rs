@@ -316,7 +316,8 @@ pub(crate) unsafe fn gemv4_tq1_avx512(rows: &[u8], chunks: usize, prep: &Prepare
     if chunks > 0 {
         // L2 stream distance: at least the whole stretch, so that during one call the
         // next four rows are fetched in full (4 KiB alone left rows B to D's first
-        // blocks unfetched at K = 6912: 2560×6912 cold, 2 threads, 179 → 170 µs).
+        // blocks unfetched at K = 6912: 2560×6912 cold, 2 threads, 179 → 170 µs);
+        // 12 or 16 KiB measured no better than 8 at 6912×2560.
         let far = (4 * row_bytes).max(2 * PREFETCH);
         let at = Stretch {
             far,
@@ -613,10 +614,10 @@ unsafe fn finish(st: &mut Weave, at: &Stretch, t: usize) {
     }
 }
 
-/// [`gemv4_tq1_avx512`]'s L1 prefetch distance, in columns of each row: measured cold
-/// with 2 threads at 6912×2560 against 4, 6 and 16, and against the single L1 stream
-/// [`PREFETCH`] to [`2 * PREFETCH`](PREFETCH) ahead that it replaced (149–155 against
-/// 153–156 µs at a 32–33 GB/s read).
+/// [`gemv4_tq1_avx512`]'s L1 prefetch distance, in columns of each row. Measured cold
+/// with 2 threads at 6912×2560: 4 to 16 columns within noise of each other; against
+/// the single L1 stream [`PREFETCH`] to [`2 * PREFETCH`](PREFETCH) ahead that this
+/// and the L2 stream replaced, interleaved over 8 rounds, median 168 → 155 µs.
 const TQ1_NEAR_COLUMNS: usize = 8;
 
 /// [`gemv4_tq1_avx512`]'s unit `i`: rows `2 · (i % 2)` and the next, columns `c = 2 ·
