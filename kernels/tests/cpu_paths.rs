@@ -218,29 +218,19 @@ fn assert_every_path_equals_scalar(
     let bytes = build(format, m, k, codes, scales);
     let w = TernaryMatrix::new(format, m, k, &bytes).expect("matrix");
     let x = QuantizedActivations::from_parts(acts, inv, n, k).expect("acts");
-    let mut want = vec![0.0f32; m * n];
-    CpuKernels::new(KernelPath::Scalar, 1)
-        .expect("scalar")
-        .gemm(&w, &x, &mut want)
-        .expect("scalar gemm");
-    let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
-    for path in KernelPath::supported() {
-        let kernels = CpuKernels::new(path, threads).expect("kernels");
-        for _ in 0..repeats {
-            let mut got = vec![f32::NAN; m * n];
-            kernels.gemm(&w, &x, &mut got).expect("gemm");
-            let got_bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
-            assert_eq!(got_bits, want_bits, "{path} {format} m={m} k={k} n={n}");
-        }
-    }
+    let context = format!("{format} m={m} k={k} n={n}");
+    every_path_equals_scalar_on(&w, &w, &x, threads, repeats, &context);
 }
 
-/// The scalar oracle's `gemm` on `oracle`, then every supported path's (2 threads) on
-/// `w`, which holds the same bytes elsewhere: equal bit for bit. Returns the oracle's.
+/// The scalar oracle's `gemm` on `oracle`, then every supported path's (`threads`
+/// threads, `repeats` times) on `w`, which holds the same bytes, maybe elsewhere: equal
+/// bit for bit. Returns the oracle's.
 fn every_path_equals_scalar_on(
     oracle: &TernaryMatrix<'_>,
     w: &TernaryMatrix<'_>,
     x: &QuantizedActivations,
+    threads: usize,
+    repeats: usize,
     context: &str,
 ) -> Vec<f32> {
     let len = w.m() * x.n();
@@ -249,17 +239,15 @@ fn every_path_equals_scalar_on(
         .expect("scalar")
         .gemm(oracle, x, &mut want)
         .expect("scalar gemm");
+    let want_bits: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
     for path in KernelPath::supported() {
-        let mut got = vec![f32::NAN; len];
-        CpuKernels::new(path, 2)
-            .expect("kernels")
-            .gemm(w, x, &mut got)
-            .expect("gemm");
-        assert_eq!(
-            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            "{path} {context}"
-        );
+        let kernels = CpuKernels::new(path, threads).expect("kernels");
+        for _ in 0..repeats {
+            let mut got = vec![f32::NAN; len];
+            kernels.gemm(w, x, &mut got).expect("gemm");
+            let got_bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got_bits, want_bits, "{path} {context}");
+        }
     }
     want
 }
@@ -390,7 +378,14 @@ fn kernels_never_read_past_the_tensor() {
             for n in [1, 3, 8, 9] {
                 let acts: Vec<i8> = (0..n * k).map(|i| (i * 29 % 253) as i8).collect();
                 let x = QuantizedActivations::from_parts(acts, vec![0.01; n], n, k).expect("acts");
-                every_path_equals_scalar_on(&plain, &w, &x, &format!("{format} m={m} k={k} n={n}"));
+                every_path_equals_scalar_on(
+                    &plain,
+                    &w,
+                    &x,
+                    2,
+                    1,
+                    &format!("{format} m={m} k={k} n={n}"),
+                );
             }
         }
     }
@@ -411,7 +406,7 @@ fn i2s_code_three_at_the_largest_k_equals_scalar() {
     for n in [1, 2] {
         let x = QuantizedActivations::from_parts(vec![127; n * k], vec![1.0; n], n, k)
             .expect("activations");
-        let want = every_path_equals_scalar_on(&w, &w, &x, &format!("n={n}"));
+        let want = every_path_equals_scalar_on(&w, &w, &x, 2, 1, &format!("n={n}"));
         assert_eq!(want[0], 0.5 * (2 * 127 * k) as f32, "the oracle's own sum");
     }
 }
