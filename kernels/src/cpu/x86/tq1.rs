@@ -220,38 +220,54 @@ pub(crate) unsafe fn gemv_tq1_avx512(row: &[u8], chunks: usize, prep: &Prepared)
     acc
 }
 
-/// One trit position of [`gemv4_tq1_avx512`]'s three packed vectors: `q · 3 mod 256`
-/// and both `dpbusd`s of each, in `asm!` so that the three vectors' chains stay
+/// One trit position of [`gemv4_tq1_avx512`]'s six packed vectors (three per unit,
+/// the two units of a pair of columns, which multiply the same activations `a`):
+/// `q · 3 mod 256` and both `dpbusd`s of each, in `asm!` so that the chains stay
 /// interleaved in program order (LLVM otherwise runs one vector's chains after the
-/// other's: 4.85 ns per block hot instead of 4.40–4.48). The first and third vectors
-/// share their accumulators (a chain of ten `dpbusd`s per unit; all three in one
-/// chain of 15 was latency-bound, 3.82 against 3.63 ns per block hot).
+/// other's: 4.85 ns per block hot instead of 4.40–4.48). Each unit has one
+/// accumulator per sum, a chain of 15 `dpbusd`s per pair; the two units' chains
+/// alternate, which hides their latency.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dense_step(
-    q: [__m512i; 3],
+    q: [__m512i; 6],
     d1: &mut [__m512i; 2],
     d2: &mut [__m512i; 2],
     a: [__m512i; 3],
-) -> [__m512i; 3] {
-    let (n0, n1, n2): (__m512i, __m512i, __m512i);
+) -> [__m512i; 6] {
+    let (n0, n1, n2, n3, n4, n5): (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i);
     // SAFETY: register-only byte adds and dpbusds; AVX-512 BW/VNNI are enabled here.
     std::arch::asm!(
         "vpaddb {n0}, {q0}, {q0}",
+        "vpaddb {n3}, {q3}, {q3}",
         "vpaddb {n1}, {q1}, {q1}",
+        "vpaddb {n4}, {q4}, {q4}",
         "vpaddb {n2}, {q2}, {q2}",
+        "vpaddb {n5}, {q5}, {q5}",
         "vpdpbusd {e0}, {q0}, {a0}",
-        "vpdpbusd {e1}, {q1}, {a1}",
+        "vpdpbusd {e1}, {q3}, {a0}",
+        "vpdpbusd {e0}, {q1}, {a1}",
+        "vpdpbusd {e1}, {q4}, {a1}",
         "vpdpbusd {e0}, {q2}, {a2}",
+        "vpdpbusd {e1}, {q5}, {a2}",
         "vpaddb {n0}, {n0}, {q0}",
+        "vpaddb {n3}, {n3}, {q3}",
         "vpaddb {n1}, {n1}, {q1}",
+        "vpaddb {n4}, {n4}, {q4}",
         "vpaddb {n2}, {n2}, {q2}",
+        "vpaddb {n5}, {n5}, {q5}",
         "vpdpbusd {f0}, {n0}, {a0}",
-        "vpdpbusd {f1}, {n1}, {a1}",
+        "vpdpbusd {f1}, {n3}, {a0}",
+        "vpdpbusd {f0}, {n1}, {a1}",
+        "vpdpbusd {f1}, {n4}, {a1}",
         "vpdpbusd {f0}, {n2}, {a2}",
+        "vpdpbusd {f1}, {n5}, {a2}",
         q0 = in(zmm_reg) q[0],
         q1 = in(zmm_reg) q[1],
         q2 = in(zmm_reg) q[2],
+        q3 = in(zmm_reg) q[3],
+        q4 = in(zmm_reg) q[4],
+        q5 = in(zmm_reg) q[5],
         a0 = in(zmm_reg) a[0],
         a1 = in(zmm_reg) a[1],
         a2 = in(zmm_reg) a[2],
@@ -262,17 +278,20 @@ unsafe fn dense_step(
         n0 = out(zmm_reg) n0,
         n1 = out(zmm_reg) n1,
         n2 = out(zmm_reg) n2,
+        n3 = out(zmm_reg) n3,
+        n4 = out(zmm_reg) n4,
+        n5 = out(zmm_reg) n5,
         options(nomem, nostack, preserves_flags),
     );
-    [n0, n1, n2]
+    [n0, n1, n2, n3, n4, n5]
 }
 
 /// GEMV for four consecutive TQ1_0 rows (`rows` holds exactly their bytes): per row
 /// the same `Σ_c d_c · (dot_c as f32)` in block order as [`gemv_tq1_avx512`], bit for
 /// bit (lane `j` adds row `j`'s terms one by one).
 ///
-/// Works on pairs of columns (blocks `c`, `c + 1` of each row), in two units of two
-/// rows (A, B, then C, D). A unit's four blocks hold 192 `qs` bytes, packed into three
+/// Works on pairs of columns (blocks `c`, `c + 1` of each row), as two units of two
+/// rows (A, B and C, D) computed in the same steps. A unit's four blocks hold 192 `qs` bytes, packed into three
 /// full vectors: 16-byte piece k of each block (a 4×4 transpose of pieces), so that
 /// every vector holds the same (row, column) per 128-bit lane and they need no
 /// shuffles to be summed — where one vector per block would leave 12 lanes empty. The
@@ -281,20 +300,24 @@ unsafe fn dense_step(
 /// packing ([A B] rows per vector, one column) took 5 % of the kernel. Per unit that
 /// is 30 `dpbusd`s and 30 `vpaddb`s on 512-bit vectors instead of 40 each.
 ///
-/// Everything else is done per pair ([`odd_weave`], [`even_weave`], [`finish`]): the
+/// Everything else is done per pair ([`weave`], [`finish`]): the
 /// 16 `qh` bytes per column (four trits each) go through 256-bit vectors, one int32
 /// lane per row and column; the eight per-row, per-column sums come out of one shuffle
 /// tree; the offset, shift, conversion and scaling run on 256-bit vectors. On Zen 4 a
 /// 128-bit `dpbusd` takes the same multiply-pipe slot as a 256-bit one, and a
 /// cross-lane shuffle about 0.8 cycles next to the `dpbusd`s; doing this work per
 /// column was what kept the kernel at twice the cycles of its 30 `dpbusd`s. Each
-/// pair's reduction runs woven into the next units' steps.
+/// pair's reduction runs woven into the next pair's steps.
 ///
 /// Hot, one thread, 512×2560 (`--example hotloop`): 4.56 ns per block for the
 /// four-vector kernel, 4.40 packed, 4.28 pipelined, 4.16 with pre-packed activations,
 /// 3.86 with the paired reduction, 3.69 with two-by-two units (3.76 at K = 6912), 3.63
 /// with the transposed pieces (3.68 at K = 6912), 3.62 with masked loads in place of half
-/// the shuffles (3.62).
+/// the shuffles (3.62), 3.45 with both units in one step (3.46): one accumulator per
+/// unit and sum instead of two, so no adds to join them, and each activation vector
+/// loaded once per pair. (Two per unit and sum, as before, measured 3.49–3.61; the
+/// kernel costs about 0.45 cycles per vector instruction whatever its width — on
+/// 256-bit vectors, without the shuffles, it took 4.27.)
 ///
 /// Memory: the four rows are one contiguous stretch, read four places at a time. It
 /// is prefetched into L2 as one ascending stream (216 bytes per column) at least one
@@ -326,37 +349,41 @@ pub(crate) unsafe fn gemv4_tq1_avx512(rows: &[u8], chunks: usize, prep: &Prepare
             chunks,
             dense: prep.dense.as_ptr(),
         };
-        // Software-pipelined: a unit's arithmetic runs with the previous unit's
-        // reduction and a pair's `qh` dots or its sums woven between its steps, so
-        // that their dependent chains overlap independent work. Units 2P and 2P + 1
-        // are pair P's; an odd last column pairs with an empty one (zero codes, zero
-        // scales, zero activations: it adds +0.0, which leaves every sum as it is, a
-        // sum of terms that starts at +0.0 never being -0.0).
-        let last = 2 * (chunks.div_ceil(2) - 1);
+        // Software-pipelined: pair P's arithmetic runs with pair P − 1's reduction and
+        // `qh` dots and pair P − 2's sums woven between its steps, so that their
+        // dependent chains overlap independent work. An odd last column pairs with an
+        // empty one (zero codes, zero scales, zero activations: it adds +0.0, which
+        // leaves every sum as it is, a sum of terms that starts at +0.0 never being
+        // -0.0).
+        let last = chunks.div_ceil(2) - 1;
         if last == 0 {
-            st.pending = unit::<true>(&at, 0, |_| {});
-            st.pending = unit::<true>(&at, 1, |t| odd_weave::<false>(&mut st, &at, 1, t));
+            st.pending = pair::<true>(&at, 0, |_| {});
         } else {
-            st.pending = unit::<false>(&at, 0, |_| {});
-            st.pending = unit::<false>(&at, 1, |t| odd_weave::<false>(&mut st, &at, 1, t));
-            let mut i = 2;
-            while i < last {
-                st.close_pair();
-                st.pending = unit::<false>(&at, i, |t| even_weave(&mut st, &at, t));
-                st.pending =
-                    unit::<false>(&at, i + 1, |t| odd_weave::<true>(&mut st, &at, i + 1, t));
-                i += 2;
+            st.pending = pair::<false>(&at, 0, |_| {});
+            st.open = Pair::new(0);
+            st.pending = if last == 1 {
+                pair::<true>(&at, 1, |t| weave::<false>(&mut st, &at, t))
+            } else {
+                pair::<false>(&at, 1, |t| weave::<false>(&mut st, &at, t))
+            };
+            for p in 2..last {
+                st.advance(p - 1);
+                st.pending = pair::<false>(&at, p, |t| weave::<true>(&mut st, &at, t));
             }
-            st.close_pair();
-            st.pending = unit::<true>(&at, last, |t| even_weave(&mut st, &at, t));
-            st.pending = unit::<true>(&at, last + 1, |t| {
-                odd_weave::<true>(&mut st, &at, last + 1, t)
-            });
+            if last >= 2 {
+                st.advance(last - 1);
+                st.pending = pair::<true>(&at, last, |t| weave::<true>(&mut st, &at, t));
+            }
         }
-        st.close_pair();
+        st.advance(last);
         for t in 0..5 {
-            even_weave(&mut st, &at, t);
+            if last == 0 {
+                weave::<false>(&mut st, &at, t);
+            } else {
+                weave::<true>(&mut st, &at, t);
+            }
         }
+        st.closed = st.open;
         for t in 0..5 {
             finish(&mut st, &at, t);
         }
@@ -366,7 +393,7 @@ pub(crate) unsafe fn gemv4_tq1_avx512(rows: &[u8], chunks: usize, prep: &Prepare
     out
 }
 
-/// Four consecutive TQ1_0 rows and the activations, for [`unit()`].
+/// Four consecutive TQ1_0 rows and the activations, for [`pair()`].
 struct Stretch {
     base: *const u8,
     /// L2 prefetch distance in bytes.
@@ -376,26 +403,26 @@ struct Stretch {
     dense: *const i8,
 }
 
-/// A unit's accumulators and the bytes its reduction needs, until the next unit's
-/// steps reduce them.
+/// A pair's accumulators and the bytes its reduction needs, until the next pair's
+/// steps reduce them; index 0 the first unit (rows A, B), 1 the second (C, D).
 #[derive(Clone, Copy)]
-struct Unit {
+struct Pending {
     /// `dpbusd` accumulators (see [`dense_step`]).
     d1: [__m512i; 2],
     d2: [__m512i; 2],
-    /// Block bytes 48..64 (`qh`, the scale, and the next block's first bytes) of
-    /// (row, column) = (first, c), (first, c + 1), (second, c), (second, c + 1), in
-    /// 128-bit lanes 0..4.
-    tail: __m512i,
+    /// Per unit: block bytes 48..64 (`qh`, the scale, and the next block's first
+    /// bytes) of (row, column) = (first, c), (first, c + 1), (second, c), (second,
+    /// c + 1), in 128-bit lanes 0..4.
+    tail: [__m512i; 2],
 }
 
-impl Unit {
+impl Pending {
     #[inline(always)]
     unsafe fn empty() -> Self {
-        Unit {
+        Pending {
             d1: [_mm512_setzero_si512(); 2],
             d2: [_mm512_setzero_si512(); 2],
-            tail: _mm512_setzero_si512(),
+            tail: [_mm512_setzero_si512(); 2],
         }
     }
 }
@@ -405,11 +432,9 @@ impl Unit {
 struct Pair {
     /// Which pair: columns `2 · index` and `2 · index + 1`.
     index: usize,
-    /// Per unit: `256 ×` the `qs` dots, (row, column) as in [`Unit::tail`], four
+    /// Per unit: `256 ×` the `qs` dots, (row, column) as in [`Pending::tail`], four
     /// partial sums each.
     e: [__m512i; 2],
-    /// The first unit's [`Unit::tail`].
-    tail: __m512i,
     /// The block scales: lanes 0..4 rows A..D of the first column, 4..8 of the second.
     scales: __m256,
     /// The `qh` trit dots' two halves (see [`dot_powers`]), lanes as `scales`.
@@ -423,7 +448,6 @@ impl Pair {
         Pair {
             index,
             e: [_mm512_setzero_si512(); 2],
-            tail: _mm512_setzero_si512(),
             scales: _mm256_setzero_ps(),
             h1: _mm256_setzero_si256(),
             h2: _mm256_setzero_si256(),
@@ -431,20 +455,19 @@ impl Pair {
     }
 }
 
-/// The reduction's state between units.
+/// The reduction's state between pairs.
 struct Weave {
-    /// The last unit's accumulators, not reduced yet.
-    pending: Unit,
-    /// The pair whose first unit was reduced last ([`odd_weave`] fills it).
+    /// The last pair's accumulators, not reduced yet.
+    pending: Pending,
+    /// The pair being reduced (its `qh` dots too) in the current pair's steps.
     open: Pair,
-    /// The pair before it, waiting for its second unit, its `qh` dots and its sums.
+    /// The pair before it, whose sums the current pair's steps add.
     closed: Pair,
     /// Row `j`'s sum of scaled block dots, in lane `j`.
     acc: __m128,
-    /// Partial sums of the unit being reduced, between two steps.
+    /// Partial sums of the pair being finished, between two steps.
     s1: __m512i,
-    s2: __m512i,
-    /// `qh` bytes times `3ᵗ`, between the steps of [`even_weave`].
+    /// `qh` bytes times `3ᵗ`, between the steps of [`weave`].
     qh: __m256i,
     /// The finished pair's `256 ×` dots plus `qh` dots, between the steps of [`finish`].
     sums: __m256i,
@@ -454,22 +477,22 @@ impl Weave {
     #[inline(always)]
     unsafe fn new() -> Self {
         Weave {
-            pending: Unit::empty(),
+            pending: Pending::empty(),
             open: Pair::new(0),
             closed: Pair::new(0),
             acc: _mm_setzero_ps(),
             s1: _mm512_setzero_si512(),
-            s2: _mm512_setzero_si512(),
             qh: _mm256_setzero_si256(),
             sums: _mm256_setzero_si256(),
         }
     }
 
-    /// After a pair's first unit was reduced: it becomes the pair its second unit,
-    /// `qh` dots and sums are owed to.
+    /// Before the steps that reduce pair `index` (then pending): the pair reduced
+    /// before it is the one to finish.
     #[inline(always)]
-    fn close_pair(&mut self) {
+    unsafe fn advance(&mut self, index: usize) {
         self.closed = self.open;
+        self.open = Pair::new(index);
     }
 }
 
@@ -484,16 +507,6 @@ unsafe fn pin(mut x: __m512i) -> __m512i {
     x
 }
 
-/// `p`, with its value hidden from the optimizer (an empty `asm!` "changes" it).
-#[inline(always)]
-#[allow(clippy::pointers_in_nomem_asm_block)]
-unsafe fn opaque(mut p: *const i8) -> *const i8 {
-    // SAFETY: an empty template that neither reads nor writes memory; the operand only
-    // hides the pointer's value.
-    std::arch::asm!("/* {0} */", inout(reg) p, options(nomem, nostack, preserves_flags));
-    p
-}
-
 /// [`pin`] for a 256-bit vector.
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -503,70 +516,49 @@ unsafe fn pin256(mut x: __m256i) -> __m256i {
     x
 }
 
-/// Stage `t` of reducing a unit's accumulators: each (row, column)'s partial sums in
-/// one 128-bit lane (all vectors hold the same (row, column) per lane), then `256 ×`
-/// the dot, `3 · d1 − d2`. Returns it at the last stage (`t == 1`).
+/// Woven into a pair's step `t`: the pending pair's reduction (per unit `256 ×` the
+/// dots, `3 · d1 − d2`, each (row, column)'s partial sums in one 128-bit lane), its
+/// `qh` dots — 16 bytes per column, four trits each (their fifth position's
+/// activations would be zero), one int32 lane per row and column — and (`FINISH`) the
+/// sums of the pair before.
 #[inline(always)]
-unsafe fn reduce_unit(st: &mut Weave, t: usize) -> Option<__m512i> {
-    let lanes = |d: &[__m512i; 2]| _mm512_add_epi32(d[0], d[1]);
+unsafe fn weave<const FINISH: bool>(st: &mut Weave, at: &Stretch, t: usize) {
+    let e = |d1: __m512i, d2: __m512i| {
+        pin(_mm512_sub_epi32(
+            _mm512_add_epi32(d1, _mm512_add_epi32(d1, d1)),
+            d2,
+        ))
+    };
     match t {
-        0 => {
-            st.s1 = pin(lanes(&st.pending.d1));
-            st.s2 = pin(lanes(&st.pending.d2));
-            None
+        0 => st.open.e[0] = e(st.pending.d1[0], st.pending.d2[0]),
+        1 => {
+            st.open.e[1] = e(st.pending.d1[1], st.pending.d2[1]);
+            // Word indices into both units' tails (lane p: word 8p + w, + 32 for the
+            // second): words 0..16 the eight blocks' `qh` (two words each), 16..24 their
+            // scales, both in the order of `Pair::scales`.
+            let gather = _mm512_set_epi16(
+                0, 0, 0, 0, 0, 0, 0, 0, 58, 42, 26, 10, 50, 34, 18, 2, 57, 56, 41, 40, 25, 24, 9,
+                8, 49, 48, 33, 32, 17, 16, 1, 0,
+            );
+            let both = _mm512_permutex2var_epi16(st.pending.tail[0], gather, st.pending.tail[1]);
+            st.qh = _mm512_castsi512_si256(both);
+            st.open.scales = _mm256_cvtph_ps(_mm512_extracti32x4_epi32::<2>(both));
         }
-        1 => Some(pin(_mm512_sub_epi32(
-            _mm512_add_epi32(st.s1, _mm512_add_epi32(st.s1, st.s1)),
-            st.s2,
-        ))),
-        _ => None,
-    }
-}
-
-/// Woven into (odd) unit `i`'s steps: the previous unit's reduction, which opens pair
-/// `i / 2`, and (`FINISH`) the sums of the pair before.
-#[inline(always)]
-unsafe fn odd_weave<const FINISH: bool>(st: &mut Weave, at: &Stretch, i: usize, t: usize) {
-    if let Some(e) = reduce_unit(st, t) {
-        st.open = Pair::new(i / 2);
-        st.open.e[0] = e;
-        st.open.tail = st.pending.tail;
-    }
-    if FINISH {
-        finish(st, at, t);
-    }
-}
-
-/// Woven into an even unit's steps: the previous (odd) unit's reduction, which
-/// completes the closed pair, and that pair's `qh` dots: 16 bytes per column, four
-/// trits each (their fifth position's activations would be zero), one int32 lane per
-/// row and column.
-#[inline(always)]
-unsafe fn even_weave(st: &mut Weave, at: &Stretch, t: usize) {
-    if let Some(e) = reduce_unit(st, t) {
-        st.closed.e[1] = e;
-        // Word indices into both units' tails (lane p: word 8p + w, + 32 for the
-        // second): words 0..16 the eight blocks' `qh` (two words each), 16..24 their
-        // scales, both in the order of `Pair::scales`.
-        let gather = _mm512_set_epi16(
-            0, 0, 0, 0, 0, 0, 0, 0, 58, 42, 26, 10, 50, 34, 18, 2, 57, 56, 41, 40, 25, 24, 9, 8,
-            49, 48, 33, 32, 17, 16, 1, 0,
-        );
-        let both = _mm512_permutex2var_epi16(st.closed.tail, gather, st.pending.tail);
-        st.qh = _mm512_castsi512_si256(both);
-        st.closed.scales = _mm256_cvtph_ps(_mm512_extracti32x4_epi32::<2>(both));
+        _ => {}
     }
     if t >= 1 {
         let p = t - 1;
         let x = _mm256_loadu_si256(
             at.dense
-                .add(st.closed.index * TQ1_PAIR + TQ1_PAIR_QH + 32 * p)
-                as *const __m256i,
+                .add(st.open.index * TQ1_PAIR + TQ1_PAIR_QH + 32 * p) as *const __m256i,
         );
         let next = times3_256(st.qh);
-        st.closed.h1 = _mm256_dpbusd_epi32(st.closed.h1, st.qh, x);
-        st.closed.h2 = pin256(_mm256_dpbusd_epi32(st.closed.h2, next, x));
+        st.open.h1 = _mm256_dpbusd_epi32(st.open.h1, st.qh, x);
+        st.open.h2 = pin256(_mm256_dpbusd_epi32(st.open.h2, next, x));
         st.qh = next;
+    }
+    if FINISH {
+        finish(st, at, t);
     }
 }
 
@@ -620,33 +612,61 @@ unsafe fn finish(st: &mut Weave, at: &Stretch, t: usize) {
 /// and the L2 stream replaced, interleaved over 8 rounds, median 168 → 155 µs.
 const TQ1_NEAR_COLUMNS: usize = 8;
 
-/// [`gemv4_tq1_avx512`]'s unit `i`: rows `2 · (i % 2)` and the next, columns `c = 2 ·
-/// (i / 2)` and `c + 1`, with `weave(t)` after each trit position `t`. `LAST`: the
-/// last pair, whose second column may be past the last one (then it is empty).
+/// [`gemv4_tq1_avx512`]'s pair `pair` of columns `c = 2 · pair` and `c + 1`, both
+/// units (rows 0, 1 and 2, 3) at once, with `weave(t)` after each trit position `t`.
+/// `LAST`: the last pair, whose second column may be past the last one (then it is
+/// empty).
 #[inline(always)]
-unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(usize)) -> Unit {
+unsafe fn pair<const LAST: bool>(
+    at: &Stretch,
+    pair: usize,
+    mut weave: impl FnMut(usize),
+) -> Pending {
     const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
-    let mut u = Unit::empty();
-    let (pair, second) = (i / 2, i % 2);
+    let mut u = Pending::empty();
     let c = 2 * pair;
-    // Into L2, one ascending stream through the stretch: a unit's share is a column
-    // of four rows.
-    let far = at.base.wrapping_add(4 * STRIDE * i + at.far);
-    for line in [0, 64, 128, 192] {
-        _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(line) as *const i8);
+    // Into L2, one ascending stream through the stretch: a pair's share is two
+    // columns of four rows.
+    let far = at.base.wrapping_add(8 * STRIDE * pair + at.far);
+    for line in 0..7 {
+        _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(64 * line) as *const i8);
     }
-    // Into L1, the unit's two rows' next lines.
+    // Into L1, the four rows' next lines.
     let ahead = c + TQ1_NEAR_COLUMNS;
     let near = if ahead < at.chunks {
         ahead * STRIDE
     } else {
         4 * at.row_bytes + (ahead - at.chunks) * STRIDE
     };
-    for row in [2 * second, 2 * second + 1] {
+    for row in 0..4 {
         let p = at.base.wrapping_add(row * at.row_bytes + near);
         _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
         _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64) as *const i8);
     }
+    let (q0, t0) = load_unit::<LAST>(at, c, 0);
+    let (q1, t1) = load_unit::<LAST>(at, c, 1);
+    u.tail = [t0, t1];
+    let mut q = [q0[0], q0[1], q0[2], q1[0], q1[1], q1[2]];
+    let packed = at.dense.add(pair * TQ1_PAIR);
+    for t in 0..5 {
+        let a = |k: usize| {
+            _mm512_loadu_si512(packed.add(TQ1_PAIR_PIECE * k + 64 * t) as *const __m512i)
+        };
+        q = dense_step(q, &mut u.d1, &mut u.d2, [a(0), a(1), a(2)]);
+        weave(t);
+    }
+    u
+}
+
+/// The packed `qs` vectors and the tail of the unit of rows `2 · second` and the next,
+/// columns `c` and `c + 1` (see [`pair()`]).
+#[inline(always)]
+unsafe fn load_unit<const LAST: bool>(
+    at: &Stretch,
+    c: usize,
+    second: usize,
+) -> ([__m512i; 3], __m512i) {
+    const STRIDE: usize = crate::format::tq1_0::BLOCK_BYTES;
     // Whole 64-byte loads: bytes past a block are the next block's or row's (the same
     // stretch), except after the last row's last block, which is masked off.
     let first = at.base.add(2 * second * at.row_bytes + c * STRIDE);
@@ -690,26 +710,12 @@ unsafe fn unit<const LAST: bool>(at: &Stretch, i: usize, mut weave: impl FnMut(u
         let ((x01, x23), (y01, y23)) = (pieces(0), pieces(1));
         (x01, y01, x23, y23)
     };
-    let mut q = [
+    let q = [
         _mm512_shuffle_i64x2::<0x88>(x01, y01),
         _mm512_shuffle_i64x2::<0xDD>(x01, y01),
         _mm512_shuffle_i64x2::<0x88>(x23, y23),
     ];
-    u.tail = _mm512_shuffle_i64x2::<0xDD>(x23, y23);
-    // Both units read the same activations; with the pointer hidden behind an empty
-    // `asm!`, LLVM does not know the two to be the same, so it reloads them (from L1)
-    // instead of keeping the first unit's 15 vectors for the second, which spilled
-    // others. (Hiding an offset instead cost 1-3 %: LLVM then computed the addresses
-    // differently.)
-    let packed = opaque(at.dense.add(pair * TQ1_PAIR));
-    for t in 0..5 {
-        let a = |k: usize| {
-            _mm512_loadu_si512(packed.add(TQ1_PAIR_PIECE * k + 64 * t) as *const __m512i)
-        };
-        q = dense_step(q, &mut u.d1, &mut u.d2, [a(0), a(1), a(2)]);
-        weave(t);
-    }
-    u
+    (q, _mm512_shuffle_i64x2::<0xDD>(x23, y23))
 }
 
 /// The trit in the top of each byte of `q`, `(q · 3) >> 8`, by llama.cpp's
