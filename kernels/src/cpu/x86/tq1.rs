@@ -291,14 +291,15 @@ unsafe fn dense_step(
 /// bit (lane `j` adds row `j`'s terms one by one).
 ///
 /// Works on pairs of columns (blocks `c`, `c + 1` of each row), as two units of two
-/// rows (A, B and C, D) computed in the same steps. A unit's four blocks hold 192 `qs` bytes, packed into three
-/// full vectors: 16-byte piece k of each block (a 4×4 transpose of pieces), so that
-/// every vector holds the same (row, column) per 128-bit lane and they need no
-/// shuffles to be summed — where one vector per block would leave 12 lanes empty. The
-/// activations they multiply are the same for every row and come pre-packed to match
-/// ([`Prepared::dense`]), as whole 64-byte loads: the 16-byte broadcasts of an earlier
-/// packing ([A B] rows per vector, one column) took 5 % of the kernel. Per unit that
-/// is 30 `dpbusd`s and 30 `vpaddb`s on 512-bit vectors instead of 40 each.
+/// rows (A, B and C, D) computed in the same steps. A unit's four blocks hold 192
+/// `qs` bytes, packed into three full vectors: 16-byte piece k of each block (a 4×4
+/// transpose of pieces), so that every vector holds the same (row, column) per 128-bit
+/// lane and they need no shuffles to be summed — where one vector per block would
+/// leave 12 lanes empty. The activations they multiply are the same for every row
+/// (and both units) and come pre-packed to match ([`Prepared::dense`]), as whole
+/// 64-byte loads: the 16-byte broadcasts of an earlier packing ([A B] rows per
+/// vector, one column) took 5 % of the kernel. Per unit that is 30 `dpbusd`s and 30
+/// `vpaddb`s on 512-bit vectors instead of 40 each.
 ///
 /// Everything else is done per pair ([`weave`], [`finish`]): the
 /// 16 `qh` bytes per column (four trits each) go through 256-bit vectors, one int32
