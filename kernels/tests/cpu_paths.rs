@@ -291,6 +291,52 @@ fn inexact_block_products_round_as_the_scalar_combine() {
     }
 }
 
+/// Block terms whose sum depends on the order they are added in: per row, chunk 0
+/// adds `2048 · 32512` (all +1 against activations of 127), chunk 1 a small
+/// non-integer, chunk 2 subtracts the first term, chunk 3 another small one, and so on
+/// again. In chunk order the small term after a large one is rounded away (the f32
+/// step there is 4); added in any other order it survives. So a kernel that combines
+/// the chunks of a tile, or of the last chunks, in another order fails here, where
+/// the random cases' small dots add exactly whatever the order.
+#[test]
+fn block_terms_add_in_chunk_order_per_row() {
+    for format in [TernaryFormat::Tq2_0, TernaryFormat::Tq1_0] {
+        let block = format.block_weights();
+        for blocks in 4..=9 {
+            let (m, k) = (9, blocks * block);
+            let codes: Vec<i8> = (0..m * k)
+                .map(|i| match (i % k / block) % 4 {
+                    0 => 1,
+                    2 => -1,
+                    // Three +1 per small block, at positions that differ per row.
+                    _ => i8::from((i % block) % 85 == (i / k) % 85),
+                })
+                .collect();
+            // `build` cycles the scales over the blocks, so block c of every row gets
+            // scales[c].
+            let scales: Vec<f32> = (0..blocks)
+                .map(|c| if c % 2 == 0 { 2048.0 } else { 1.0 / 128.0 })
+                .collect();
+            for n in [1, 3] {
+                let acts = vec![127i8; n * k];
+                let inv = vec![0.5; n];
+                for threads in [1, 2] {
+                    assert_every_path_equals_scalar(
+                        format,
+                        (m, k, n),
+                        &codes,
+                        &scales,
+                        acts.clone(),
+                        inv.clone(),
+                        threads,
+                        1,
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A copy of some bytes that ends exactly where an inaccessible page begins, so a
 /// read past the end faults (the test process dies) instead of reading whatever the
 /// allocator left there.

@@ -1,9 +1,9 @@
 //! SIMD drivers. AVX-512, every format: GEMM (`n ≥ 2`): weight rows in pairs ×
 //! activation rows in blocks of up to eight through the register-blocked microkernel
-//! (`x86::gemm`), results written straight into the `n × m` output. GEMV: TQ1_0 and
-//! I2_S four rows per call of `x86::tq1` / `x86::gemv` (their four sums in one
-//! register), TQ2_0 and any last rows one per call, its sum in a register.
-//! On the AVX2 path the GEMV goes the same way, one row per call of `x86::gemv_avx2`,
+//! (`x86::gemm`), results written straight into the `n × m` output. GEMV: four rows
+//! per call of `x86::tq1` (TQ1_0) or `x86::gemv` (TQ2_0, I2_S), their four sums in
+//! one register; any last rows one per call, the sum in a register.
+//! On the AVX2 path the GEMV takes one row per call of `x86::gemv_avx2`,
 //! and the 2-bit GEMM one weight row against four activation rows per call (TQ1_0's
 //! takes the chunk dots and the shared combine).
 //!
@@ -77,6 +77,23 @@ pub(super) fn gemv_rows_avx512(
                 // their packed activations (checked above).
                 let y =
                     unsafe { super::x86::tq1::gemv4_tq1_avx512(w.rows(i..i + 4), chunks, prep) };
+                for (j, y) in y.into_iter().enumerate() {
+                    // SAFETY: outputs i..i + 4 belong to this caller alone.
+                    unsafe { *out.at(i + j) = y * inv };
+                }
+                rows.start += 4;
+            }
+        }
+        if w.format() == TernaryFormat::Tq2_0 {
+            // Four consecutive TQ2_0 rows per call share the activation loads, the
+            // reduction and the scaling (see `gemv::tq2x4`); the last rows go one by
+            // one below.
+            while rows.len() >= 4 {
+                let i = rows.start;
+                let row_bytes = w.row(i).len();
+                // SAFETY: AVX-512 path; each of the four rows holds `full` blocks (TQ2_0
+                // has no tail).
+                let y = unsafe { gemv::tq2x4(w.rows(i..i + 4), row_bytes, full, prep) };
                 for (j, y) in y.into_iter().enumerate() {
                     // SAFETY: outputs i..i + 4 belong to this caller alone.
                     unsafe { *out.at(i + j) = y * inv };
