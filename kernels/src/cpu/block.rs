@@ -60,9 +60,6 @@ pub(super) fn gemv_rows_avx512(
         let inv = acts.inv_scale(0);
         let mut rows = rows;
         if w.format() == TernaryFormat::Tq1_0 {
-            // Four consecutive TQ1_0 rows per call share the activation loads and the
-            // scaling, and are prefetched as one stream; the last rows go one by one
-            // below.
             // `Prepared` builds each layout only where a call can use it (pieces hold a
             // multiple of 16 rows, so one-row TQ1_0 calls happen only when 4 ∤ m).
             let whole = rows.len() / 4 * 4;
@@ -71,51 +68,37 @@ pub(super) fn gemv_rows_avx512(
                     && (whole == rows.len() || prep.values.len() == chunks * super::TQ1_PREPARED),
                 "TQ1_0 GEMV: the prepared activations lack a layout this piece needs"
             );
-            while rows.len() >= 4 {
-                let i = rows.start;
-                // SAFETY: AVX-512 path; the four rows hold `chunks` blocks, `prep` holds
-                // their packed activations (checked above).
-                let y =
-                    unsafe { super::x86::tq1::gemv4_tq1_avx512(w.rows(i..i + 4), chunks, prep) };
-                for (j, y) in y.into_iter().enumerate() {
-                    // SAFETY: outputs i..i + 4 belong to this caller alone.
-                    unsafe { *out.at(i + j) = y * inv };
-                }
-                rows.start += 4;
-            }
         }
-        if w.format() == TernaryFormat::Tq2_0 {
-            // Four consecutive TQ2_0 rows per call share the activation loads, the
-            // reduction and the scaling (see `gemv::tq2x4`); the last rows go one by
-            // one below.
-            while rows.len() >= 4 {
-                let i = rows.start;
-                let row_bytes = w.row(i).len();
-                // SAFETY: AVX-512 path; each of the four rows holds `full` blocks (TQ2_0
-                // has no tail).
-                let y = unsafe { gemv::tq2x4(w.rows(i..i + 4), row_bytes, full, prep) };
-                for (j, y) in y.into_iter().enumerate() {
-                    // SAFETY: outputs i..i + 4 belong to this caller alone.
-                    unsafe { *out.at(i + j) = y * inv };
+        // Four consecutive rows per call share the activation loads (the TQ formats also
+        // the reduction and the scaling) and are prefetched as one stream (see
+        // `x86::tq1::gemv4_tq1_avx512`, `gemv::tq2x4`, `gemv::i2s4`); the last rows go
+        // one by one below.
+        while rows.len() >= 4 {
+            let i = rows.start;
+            let four = w.rows(i..i + 4);
+            let row_bytes = w.row(i).len();
+            // SAFETY (all three): AVX-512 path; each of the four rows holds `chunks`
+            // blocks of its format (TQ2_0 and I2_S: `full` whole 256-chunks, then I2_S's
+            // half-chunk tail, if any, which `i2s_output` adds); for TQ1_0 `prep` holds
+            // the packed activations (checked above).
+            let y: [f32; 4] = match w.format() {
+                TernaryFormat::Tq1_0 => {
+                    unsafe { super::x86::tq1::gemv4_tq1_avx512(four, chunks, prep) }
+                        .map(|y| y * inv)
                 }
-                rows.start += 4;
-            }
-        }
-        if w.format() == TernaryFormat::I2S {
-            // Four consecutive I2_S rows per call share the activation loads (see
-            // `gemv::i2s4`); the last rows go one by one below.
-            while rows.len() >= 4 {
-                let i = rows.start;
-                let row_bytes = w.row(i).len();
-                // SAFETY: AVX-512 path; each of the four rows holds `full` whole
-                // 256-chunks (then the half-chunk tail, if any, which `i2s_output` adds).
-                let s = unsafe { gemv::i2s4(w.rows(i..i + 4), row_bytes, full, prep) };
-                for (j, s) in s.into_iter().enumerate() {
-                    // SAFETY: outputs i..i + 4 belong to this caller alone.
-                    unsafe { *out.at(i + j) = i2s_output(w, i + j, s, acts, prep, 0) };
+                TernaryFormat::Tq2_0 => {
+                    unsafe { gemv::tq2x4(four, row_bytes, full, prep) }.map(|y| y * inv)
                 }
-                rows.start += 4;
+                TernaryFormat::I2S => {
+                    let s = unsafe { gemv::i2s4(four, row_bytes, full, prep) };
+                    std::array::from_fn(|j| i2s_output(w, i + j, s[j], acts, prep, 0))
+                }
+            };
+            for (j, y) in y.into_iter().enumerate() {
+                // SAFETY: outputs i..i + 4 belong to this caller alone.
+                unsafe { *out.at(i + j) = y };
             }
+            rows.start += 4;
         }
         for i in rows {
             let row = w.row(i);
