@@ -26,12 +26,14 @@ use crate::quant::CHUNK;
 /// Measured cold at 6912×2560 with 2 threads on the Zen 4 runner, against the single
 /// 4 KiB L1 step the other kernels use: 136–153 µs instead of 155–175 when the read
 /// baseline gets 30–33 GB/s, and 116–124 µs instead of 155–160 when it gets 42–44
-/// (roofline 0.83–0.87 instead of 0.63–0.66). TQ2_0 and TQ1_0, which spend more work
-/// per byte, were no faster with it (TQ2_0 up to 30 % slower), nor was the read baseline.
+/// (roofline 0.83–0.87 instead of 0.63–0.66). The one-row TQ2_0 kernel and TQ1_0, which
+/// spend more work per byte, were no faster with it (TQ2_0 up to 30 % slower), nor was
+/// the read baseline.
 const I2S_NEAR: usize = 1024;
 const I2S_FAR: usize = 8192;
 
-/// TQ2_0 row: `Σ_c d_c · (dot_c as f32)` in chunk order, before the activation scale.
+/// TQ2_0 row: `Σ_c d_c · (dot_c as f32)` in chunk order, before the activation scale
+/// (a piece's last rows; four at a time go through [`tq2x4`]).
 ///
 /// # Safety
 /// AVX-512 F/BW/VNNI and F16C; `row` holds `full` 66-byte blocks; `prep` is in the

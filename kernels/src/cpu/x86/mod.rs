@@ -2,8 +2,8 @@
 //!
 //! - [`two_bit`]: one weight row at a time for TQ2_0 and I2_S as int32 chunk dots
 //!   (AVX2 GEMM; on both paths the dots the bit-exactness tests compare).
-//! - [`gemv`]: AVX-512 GEMV for the 2-bit formats in registers (TQ2_0 one row per call,
-//!   I2_S four).
+//! - [`gemv`]: AVX-512 GEMV for the 2-bit formats in registers, four rows per call (and
+//!   one per call for a piece's last rows).
 //! - [`gemv_avx2`]: AVX2 GEMV for every format, one row per call in registers.
 //! - [`gemm`]: the AVX-512 register-blocked GEMM microkernel for every format (two
 //!   weight rows × up to eight activation rows per call).
