@@ -18,7 +18,10 @@
 use std::arch::x86_64::*;
 
 use super::super::Prepared;
-use super::{PREFETCH, add_scaled4, decode512, dot512, prefetch_span, reduce4, scaled1};
+use super::{
+    PREFETCH, activations512, add_scaled4, decode512, dot512, dot512_with, prefetch_span, reduce4,
+    scaled1,
+};
 use crate::format::tq2_0;
 use crate::quant::CHUNK;
 
@@ -228,29 +231,21 @@ unsafe fn reduce16(v: &[__m512i; 16]) -> __m512i {
 /// How far ahead [`tq2x4`] prefetches into L2: at least this many bytes, rounded up to
 /// whole groups of four rows. Measured cold with 2 threads on the Zen 4 runner
 /// (6912×2560, interleaved): 4, 8, 12 and 16 KiB alike (160–185 µs); L1 (`T0`) hints
-/// instead, 200–225 µs; an added L1 stream per row 4 or 8 chunks ahead, 190–250 µs.
+/// instead, 200–300 µs; an added L1 stream per row 4 or 8 chunks ahead, 190–250 µs.
 const TQ2X4_AHEAD: usize = 8192;
 
 /// The dots of one TQ2_0 chunk of each of four rows (row `r` at `row(r)`) with the
 /// chunk's four activation vectors `act`.
 #[inline(always)]
 unsafe fn tq2_column(row: impl Fn(usize) -> *const u8, act: &[__m512i; 4]) -> [__m512i; 4] {
-    let mut v = [_mm512_setzero_si512(); 4];
-    for (r, v) in v.iter_mut().enumerate() {
-        let codes = decode512(row(r), false);
-        let mut d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[0], act[0]);
-        d = _mm512_dpbusd_epi32(d, codes[1], act[1]);
-        d = _mm512_dpbusd_epi32(d, codes[2], act[2]);
-        *v = _mm512_dpbusd_epi32(d, codes[3], act[3]);
-    }
-    v
+    let dot = |r: usize| dot512_with(&decode512(row(r), false), act);
+    [dot(0), dot(1), dot(2), dot(3)]
 }
 
 /// The four activation vectors of chunk `c` in the 2-bit layout.
 #[inline(always)]
 unsafe fn chunk_activations(prep: &Prepared, c: usize) -> [__m512i; 4] {
-    let x = prep.values.as_ptr().add(c * CHUNK);
-    std::array::from_fn(|g| _mm512_loadu_si512(x.add(64 * g) as *const __m512i))
+    activations512(prep.values.as_ptr().add(c * CHUNK))
 }
 
 /// TQ2_0 GEMV for four consecutive rows (`rows` holds exactly their bytes, `row_bytes`
