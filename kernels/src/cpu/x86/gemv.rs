@@ -207,16 +207,22 @@ pub(crate) unsafe fn i2s4(rows: &[u8], row_bytes: usize, full: usize, prep: &Pre
 /// shuffles and adds (four [`reduce4`]s and their assembly would take 55).
 #[inline(always)]
 unsafe fn reduce16(v: &[__m512i; 16]) -> __m512i {
-    // Per 128-bit lane L of `t[k]`: [a0+a2, b0+b2, a1+a3, b1+b3] of a = v[2k], b = v[2k+1].
-    let t: [__m512i; 8] = std::array::from_fn(|k| {
+    // Per 128-bit lane L of `t(k)`: [a0+a2, b0+b2, a1+a3, b1+b3] of a = v[2k], b = v[2k+1].
+    // (Closures called by index, not `array::from_fn`: see `activations512`.)
+    let t = |k: usize| {
         let (a, b) = (v[2 * k], v[2 * k + 1]);
         _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b))
-    });
+    };
     // Per 128-bit lane of `u[k]`: that lane's sums of v[4k..4k + 4].
-    let u: [__m512i; 4] = std::array::from_fn(|k| {
-        let (a, b) = (t[2 * k], t[2 * k + 1]);
+    let fold = |a: __m512i, b: __m512i| {
         _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
-    });
+    };
+    let u = [
+        fold(t(0), t(1)),
+        fold(t(2), t(3)),
+        fold(t(4), t(5)),
+        fold(t(6), t(7)),
+    ];
     // 128-bit lanes [u0 half 0, u0 half 1, u1 half 0, u1 half 1], where half h holds
     // lanes 2h and 2h + 1 added.
     let halves = |a: __m512i, b: __m512i| {
