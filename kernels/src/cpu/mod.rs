@@ -11,7 +11,8 @@
 //! total being order-free), so every path equals the oracle bit for bit; the
 //! proptests in `tests/cpu_paths.rs` hold them to it.
 //!
-//! Work is split in pieces of rows taken from a shared counter (see `pool`), and GEMM
+//! Work is split in pieces of rows, each thread taking its own contiguous run before
+//! stealing from the others' (see `pool::Pieces`), and GEMM
 //! decodes each weight chunk once for all `n` activation rows.
 
 mod block;
@@ -22,7 +23,7 @@ mod scalar;
 mod x86;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{FormatError, KernelError};
 use crate::format::{TernaryFormat, tq2_0};
@@ -30,7 +31,7 @@ use crate::matrix::TernaryMatrix;
 use crate::quant::{CHUNK, QuantizedActivations};
 
 pub use path::KernelPath;
-use pool::ThreadPool;
+use pool::{Pieces, ThreadPool};
 
 /// Largest activation batch (`n`) one call accepts.
 pub const MAX_N: usize = 64;
@@ -472,11 +473,11 @@ impl CpuKernels {
         let threads = self.pool.threads();
         // Rows in pieces of a multiple of 16 (so threads never share an output cache
         // line for n = 1 and the GEMM microkernel's row pairs stay whole), about eight
-        // per thread, taken from a shared counter: a thread the OS delays leaves its
-        // pieces to the others instead of holding up the call.
+        // per thread, each thread taking its own contiguous run first (one memory
+        // stream per thread) and then what others left (`Pieces`): a thread the OS
+        // delays leaves its pieces to the others instead of holding up the call.
         let piece = m.div_ceil(threads * 8).div_ceil(16).max(1) * 16;
-        let pieces = m.div_ceil(piece);
-        let next = AtomicUsize::new(0);
+        let pieces = Pieces::new(m.div_ceil(piece), threads);
         let path = self.path;
         // AVX-512: GEMV one row at a time in registers, GEMM through the
         // register-blocked microkernel, both writing straight into `out`.
@@ -498,13 +499,9 @@ impl CpuKernels {
         } else {
             out.as_mut_ptr()
         });
-        let job = |_: usize| {
+        let job = |id: usize| {
             let mut dots = Vec::new();
-            loop {
-                let at = next.fetch_add(1, Ordering::Relaxed);
-                if at >= pieces {
-                    return;
-                }
+            while let Some(at) = pieces.next(id) {
                 // Each piece's rows (and their outputs) go to exactly one thread.
                 let rows = at * piece..((at + 1) * piece).min(m);
                 if gemv_avx2 {
@@ -559,19 +556,14 @@ impl CpuKernels {
     pub fn stream_read(&self, bytes: &[u8]) -> u64 {
         let threads = self.pool.threads();
         // Pieces as the kernels take them: about eight per thread, 64-byte aligned,
-        // from a shared counter.
+        // a contiguous run per thread first (`Pieces`).
         let piece = bytes.len().div_ceil(threads * 8).div_ceil(64).max(1) * 64;
-        let pieces = bytes.len().div_ceil(piece);
-        let next = AtomicUsize::new(0);
+        let pieces = Pieces::new(bytes.len().div_ceil(piece), threads);
         let total = AtomicU64::new(0);
         let path = self.path;
-        let job = |_: usize| {
+        let job = |id: usize| {
             let mut sum = 0u64;
-            loop {
-                let at = next.fetch_add(1, Ordering::Relaxed);
-                if at >= pieces {
-                    break;
-                }
+            while let Some(at) = pieces.next(id) {
                 let part = &bytes[at * piece..((at + 1) * piece).min(bytes.len())];
                 sum = sum.wrapping_add(read_sum(path, part));
             }
