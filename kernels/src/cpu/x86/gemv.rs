@@ -182,9 +182,10 @@ pub(crate) unsafe fn i2s4(rows: &[u8], row_bytes: usize, full: usize, prep: &Pre
                 _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(r * row_bytes + near) as *const i8);
             }
             let x = a.add(c * CHUNK);
-            // I2_S keeps activation group g at shift 6 − 2g.
-            let act: [__m512i; 4] =
-                std::array::from_fn(|j| _mm512_loadu_si512(x.add(64 * (3 - j)) as *const __m512i));
+            // I2_S keeps activation group g at shift 6 − 2g. (Indexed by hand, not
+            // `array::from_fn`: see `activations512`.)
+            let act = activations512(x);
+            let act = [act[3], act[2], act[1], act[0]];
             for (r, set) in acc.iter_mut().enumerate() {
                 let w = _mm512_loadu_si512(base.add(r * row_bytes + 64 * c) as *const __m512i);
                 for (j, acc) in set.iter_mut().enumerate() {
