@@ -29,6 +29,11 @@ enum BenchWhat {
     /// and even its speed is below the read, the bound column says "compute": the
     /// kernel, not the memory system, limits the roofline (else "memory"). A matrix too
     /// big for the cache, or a cache size the OS does not report, gives "unknown".
+    ///
+    /// "threads used" is how many threads' worth of work the cold rounds got (all row
+    /// pieces over the busiest thread's): near --threads on a quiet machine, towards 1
+    /// where another process or the hypervisor took cores. Rows well below are marked
+    /// with "*": their figures are not those of --threads threads.
     Kernels(KernelsArgs),
 }
 
@@ -80,6 +85,7 @@ struct Row {
     hot_gbps: f64,
     hot_in_cache: bool,
     bound: &'static str,
+    parallelism: f64,
 }
 
 impl From<&Measurement> for Row {
@@ -97,6 +103,7 @@ impl From<&Measurement> for Row {
             hot_gbps: r.hot_gbps,
             hot_in_cache: r.hot_in_cache,
             bound: r.bound().name(),
+            parallelism: r.parallelism,
         }
     }
 }
@@ -126,6 +133,7 @@ fn run_kernels(args: KernelsArgs) -> ExitCode {
     };
     let shapes: Vec<(usize, usize)> = args.shape.map_or_else(|| SHAPES.to_vec(), |s| vec![s]);
     let mut rows = Vec::new();
+    let mut starved = false;
     if !args.json {
         println!(
             "kernel path: {}, threads: {}, cold rotation over >= 1 GiB of copies",
@@ -133,8 +141,16 @@ fn run_kernels(args: KernelsArgs) -> ExitCode {
             kernels.threads()
         );
         println!(
-            "{:<6} {:>11} {:>3} {:>12} {:>12} {:>10} {:>9} {:>9}  bound",
-            "format", "MxK", "n", "us/op", "weight GB/s", "read GB/s", "roofline", "hot GB/s"
+            "{:<6} {:>11} {:>3} {:>12} {:>12} {:>10} {:>9} {:>9} {:>8}  threads used",
+            "format",
+            "MxK",
+            "n",
+            "us/op",
+            "weight GB/s",
+            "read GB/s",
+            "roofline",
+            "hot GB/s",
+            "bound"
         );
     }
     for format in [
@@ -155,9 +171,11 @@ fn run_kernels(args: KernelsArgs) -> ExitCode {
                     });
                 }
             };
+            let short = short_of_threads(&r);
+            starved |= short;
             if !args.json {
                 println!(
-                    "{:<6} {:>11} {:>3} {:>12.1} {:>12.2} {:>10.2} {:>9.2} {:>9.2}  {}",
+                    "{:<6} {:>11} {:>3} {:>12.1} {:>12.2} {:>10.2} {:>9.2} {:>9.2} {:>8}  {:.1}{}",
                     format.name(),
                     format!("{m}x{k}"),
                     r.n,
@@ -166,11 +184,23 @@ fn run_kernels(args: KernelsArgs) -> ExitCode {
                     r.read_gbps,
                     r.roofline(),
                     r.hot_gbps,
-                    r.bound().name()
+                    r.bound().name(),
+                    r.parallelism,
+                    if short { " *" } else { "" }
                 );
             }
             rows.push(Row::from(&r));
         }
+    }
+    if starved {
+        // On stderr, so that `--json` output stays one JSON document.
+        eprintln!(
+            "note: rows marked * (\"parallelism\" in JSON) ran on fewer than {} threads' worth \
+             of cores: another process or the hypervisor took cores during the run, so \
+             those figures are not {}-thread figures; rerun them on a quiet machine",
+            kernels.threads(),
+            kernels.threads()
+        );
     }
     if args.json {
         match serde_json::to_string_pretty(&Report { results: rows }) {
@@ -182,6 +212,12 @@ fn run_kernels(args: KernelsArgs) -> ExitCode {
         }
     }
     exit::code(exit::OK)
+}
+
+/// Whether a measurement's kernel rounds got well under the threads asked for: more
+/// than half a thread short (two threads sharing 16 pieces 9 to 7 still count as two).
+fn short_of_threads(r: &Measurement) -> bool {
+    r.threads > 1 && r.parallelism < r.threads as f64 - 0.5
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ fn bench_kernels_json_reports_every_format_with_consistent_rates() {
             "memory"
         };
         assert_eq!(r["bound"], bound, "{r}");
+        assert_eq!(num("parallelism"), 1.0, "one thread takes every piece: {r}");
     }
 }
 

@@ -92,6 +92,11 @@ pub struct Measurement {
     /// When it does not (or the cache size is unknown), the hot figure also streams
     /// from DRAM and says nothing about the kernel's own ceiling.
     pub hot_in_cache: bool,
+    /// How many threads' worth of work the cold kernel rounds got
+    /// ([`parallelism`](crate::cpu::parallelism)): about `threads` on a machine that
+    /// gave every thread a core, towards 1 where another process or the hypervisor
+    /// took cores — then the figures are not those of `threads` threads.
+    pub parallelism: f64,
 }
 
 impl Measurement {
@@ -261,6 +266,7 @@ pub fn measure_rotating(
     const MIN_ROUNDS: usize = 9;
     let (mut kernel_rounds, mut read_rounds) = (Vec::new(), Vec::new());
     let mut sink = 0u64;
+    let taken = kernels.pieces_taken();
     let start = Instant::now();
     while kernel_rounds.len() < MIN_ROUNDS || start.elapsed() < 2 * min_time {
         let t = Instant::now();
@@ -276,6 +282,7 @@ pub fn measure_rotating(
         read_rounds.push(t.elapsed());
     }
     std::hint::black_box(sink);
+    let parallelism = crate::cpu::parallelism(&taken, &kernels.pieces_taken());
     // The same matrix over and over: after the first call it is served from cache.
     let hot = TernaryMatrix::new(format, m, k, &bytes)?;
     kernels.gemm(&hot, &x, &mut out)?;
@@ -303,6 +310,7 @@ pub fn measure_rotating(
         read_gbps: gbps(read_time),
         hot_gbps: gbps(hot_time),
         hot_in_cache: hot_fits_in_cache(weight_bytes, last_level_cache_bytes()),
+        parallelism,
     })
 }
 
@@ -349,6 +357,7 @@ mod tests {
             read_gbps: 30.0,
             hot_gbps,
             hot_in_cache,
+            parallelism: 2.0,
         };
         let at = |hot_gbps: f64| measured(hot_gbps, true);
         // In cache it still cannot match the read: a kernel limit.
@@ -424,6 +433,7 @@ mod tests {
                 "{r:?}"
             );
             assert!((r.roofline() - r.weight_gbps / r.read_gbps).abs() < 1e-12);
+            assert_eq!(r.parallelism, 1.0, "one thread does every piece: {r:?}");
         }
     }
 }

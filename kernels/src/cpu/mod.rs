@@ -375,10 +375,28 @@ fn tail_dot(row: &[u8], full: usize, acts: &[i8]) -> i32 {
     })
 }
 
+/// How many threads' worth of work ran between two [`CpuKernels::pieces_taken`]
+/// snapshots: all pieces over the busiest thread's (2.0 when two threads took equal
+/// shares, 1.0 when one took them all); 1.0 when no piece ran.
+pub fn parallelism(before: &[u64], after: &[u64]) -> f64 {
+    let done: Vec<u64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| a.saturating_sub(*b))
+        .collect();
+    let busiest = done.iter().copied().max().unwrap_or(0);
+    if busiest == 0 {
+        return 1.0;
+    }
+    done.iter().sum::<u64>() as f64 / busiest as f64
+}
+
 /// The CPU kernels on one path with a fixed number of threads.
 pub struct CpuKernels {
     path: KernelPath,
     pool: ThreadPool,
+    /// Per thread id (0 the caller): GEMM pieces taken, over the kernels' lifetime.
+    taken: Box<[AtomicU64]>,
 }
 
 impl fmt::Debug for CpuKernels {
@@ -418,6 +436,7 @@ impl CpuKernels {
         Ok(Self {
             path,
             pool: ThreadPool::new(threads).map_err(|e| KernelError::Spawn(e.to_string()))?,
+            taken: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -434,6 +453,17 @@ impl CpuKernels {
     /// Threads in use (the caller's included).
     pub fn threads(&self) -> usize {
         self.pool.threads()
+    }
+
+    /// Pieces of rows each thread has taken in GEMM/GEMV calls so far, by thread (index
+    /// 0 the calling thread). Two snapshots show how evenly the threads shared the calls
+    /// in between ([`parallelism`]): a thread the OS or the hypervisor left without a
+    /// core leaves its pieces to the others, and the counts say so.
+    pub fn pieces_taken(&self) -> Vec<u64> {
+        self.taken
+            .iter()
+            .map(|t| t.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// `y = x · Wᵀ`: `out` is `n × m` (row `r` = weights applied to activation row `r`).
@@ -502,6 +532,9 @@ impl CpuKernels {
         let job = |id: usize| {
             let mut dots = Vec::new();
             while let Some(at) = pieces.next(id) {
+                if let Some(taken) = self.taken.get(id) {
+                    taken.fetch_add(1, Ordering::Relaxed);
+                }
                 // Each piece's rows (and their outputs) go to exactly one thread.
                 let rows = at * piece..((at + 1) * piece).min(m);
                 if gemv_avx2 {
@@ -617,7 +650,51 @@ fn read_sum(path: KernelPath, bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::f16_to_f32;
+    use super::{CpuKernels, KernelPath, f16_to_f32, parallelism};
+    use crate::format::TernaryFormat;
+    use crate::matrix::TernaryMatrix;
+    use crate::roofline::synthetic;
+
+    #[test]
+    fn parallelism_is_all_pieces_over_the_busiest_threads() {
+        assert_eq!(parallelism(&[3, 5], &[11, 13]), 2.0);
+        assert_eq!(parallelism(&[0, 0], &[16, 0]), 1.0);
+        assert_eq!(parallelism(&[0, 0], &[12, 4]), 16.0 / 12.0);
+        assert_eq!(parallelism(&[0, 0, 0], &[5, 5, 5]), 3.0);
+        assert_eq!(parallelism(&[7, 7], &[7, 7]), 1.0, "no pieces ran");
+    }
+
+    #[test]
+    fn every_gemm_piece_is_counted_once_by_the_thread_that_took_it() {
+        // 256 rows in pieces of 16 (about eight per thread): 16 pieces per call.
+        let (bytes, x) = synthetic(TernaryFormat::Tq2_0, 256, 512, 1).expect("data");
+        let w = TernaryMatrix::new(TernaryFormat::Tq2_0, 256, 512, &bytes).expect("matrix");
+        let mut out = vec![0.0f32; 256];
+        for threads in [1, 2, 3] {
+            let kernels = CpuKernels::new(KernelPath::detect(), threads).expect("kernels");
+            let before = kernels.pieces_taken();
+            assert_eq!(before, vec![0; threads]);
+            for _ in 0..20 {
+                kernels.gemm(&w, &x, &mut out).expect("gemm");
+            }
+            let after = kernels.pieces_taken();
+            let pieces_per_call =
+                256usize.div_ceil(256usize.div_ceil(threads * 8).div_ceil(16) * 16);
+            assert_eq!(
+                after.iter().sum::<u64>(),
+                20 * pieces_per_call as u64,
+                "{threads} threads: {after:?}"
+            );
+            let p = parallelism(&before, &after);
+            assert!(
+                (1.0..=threads as f64).contains(&p),
+                "{threads} threads: {p}"
+            );
+            if threads == 1 {
+                assert_eq!(p, 1.0);
+            }
+        }
+    }
 
     #[test]
     fn fast_f16_conversion_equals_half_for_every_input() {
