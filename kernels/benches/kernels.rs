@@ -102,13 +102,14 @@ fn summary(_: &mut Criterion) {
             let r = measure_cold(&kernels, format, m, k, 1, min).expect("measure");
             println!(
                 "  {format} {m}x{k}: {:.1} us, {:.2} GB/s vs read {:.2} GB/s -> roofline {:.2} \
-                 (hot {:.2} GB/s: {}-bound)",
+                 (hot {:.2} GB/s: {}-bound; threads used {:.1})",
                 r.ns_per_op / 1e3,
                 r.weight_gbps,
                 r.read_gbps,
                 r.roofline(),
                 r.hot_gbps,
-                r.bound().name()
+                r.bound().name(),
+                r.parallelism
             );
         }
         let one = measure_cold(&kernels, format, 6912, 2560, 1, min).expect("measure");
