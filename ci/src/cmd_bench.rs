@@ -222,7 +222,37 @@ fn short_of_threads(r: &Measurement) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_shape;
+    use super::{parse_shape, short_of_threads};
+    use gauntlet_kernels::TernaryFormat;
+    use gauntlet_kernels::roofline::Measurement;
+
+    #[test]
+    fn rows_more_than_half_a_thread_short_are_marked() {
+        let measured = |threads: usize, parallelism: f64| Measurement {
+            format: TernaryFormat::Tq2_0,
+            m: 2560,
+            k: 2560,
+            n: 1,
+            threads,
+            ns_per_op: 60_000.0,
+            weight_gbps: 28.0,
+            read_gbps: 30.0,
+            hot_gbps: 45.0,
+            hot_in_cache: true,
+            parallelism,
+        };
+        assert!(
+            short_of_threads(&measured(2, 1.2)),
+            "one core's worth of two"
+        );
+        assert!(!short_of_threads(&measured(2, 16.0 / 9.0)), "9 to 7 is two");
+        assert!(!short_of_threads(&measured(2, 2.0)));
+        assert!(short_of_threads(&measured(4, 3.4)));
+        assert!(
+            !short_of_threads(&measured(1, 1.0)),
+            "one thread is never short"
+        );
+    }
 
     #[test]
     fn shape_parsing() {

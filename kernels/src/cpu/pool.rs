@@ -5,9 +5,9 @@
 //! Jobs split their work dynamically (each call takes pieces until none are left:
 //! its own run first, then the others', with [`Pieces`]), and the caller never waits
 //! for a worker that has not started by the time the caller's own call ran out of
-//! work: on a busy machine a worker
-//! waiting for a core used to stall every call by a scheduling delay (ops of 500+ µs
-//! instead of 200); now the caller just does the pieces itself. A gate word makes
+//! work: on a busy machine a worker waiting for a core used to stall every call by a
+//! scheduling delay (ops of 500+ µs instead of 200); now the caller just does the
+//! pieces itself. A gate word makes
 //! "started" exact: a worker enters only while the gate is open for its job's
 //! generation, and the caller closes it, learning how many entered, before waiting
 //! for exactly those.
@@ -103,8 +103,8 @@ impl ThreadPool {
 
     /// Runs `f(0)` on the caller and `f(id)` on each worker that starts before `f(0)`
     /// returns; returns when every call that started has returned. `f` must take its
-    /// work from shared state (a counter, [`Pieces`]), so that the calls made cover all of it however
-    /// many there are. A panic in a worker is re-raised here.
+    /// work from shared state (a counter, [`Pieces`]), so that the calls made cover all
+    /// of it however many there are. A panic in a worker is re-raised here.
     pub(crate) fn run(&self, f: &(dyn Fn(usize) + Sync)) {
         if self.workers.is_empty() {
             f(0);
@@ -220,8 +220,8 @@ pub(crate) struct Pieces {
 }
 
 impl Pieces {
-    /// `count` pieces in `threads` runs of nearly equal length (earlier runs one
-    /// longer). `count` must fit in 32 bits.
+    /// `count` pieces in `threads` runs whose lengths differ by at most one. `count`
+    /// must fit in 32 bits (the kernels make about eight pieces per thread).
     pub(crate) fn new(count: usize, threads: usize) -> Self {
         let count = u32::try_from(count).expect("piece count fits in 32 bits") as u64;
         let threads = threads.max(1) as u64;
