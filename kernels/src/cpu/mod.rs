@@ -531,10 +531,10 @@ impl CpuKernels {
         });
         let job = |id: usize| {
             let mut dots = Vec::new();
+            // Counted here and added once: the threads' counters share a cache line.
+            let mut took = 0;
             while let Some(at) = pieces.next(id) {
-                if let Some(taken) = self.taken.get(id) {
-                    taken.fetch_add(1, Ordering::Relaxed);
-                }
+                took += 1;
                 // Each piece's rows (and their outputs) go to exactly one thread.
                 let rows = at * piece..((at + 1) * piece).min(m);
                 if gemv_avx2 {
@@ -560,6 +560,9 @@ impl CpuKernels {
                     row_dots(path, w, i, x, &prep, &mut dots);
                     combine_row(w, i, x, &dots, dst);
                 }
+            }
+            if let Some(taken) = self.taken.get(id) {
+                taken.fetch_add(took, Ordering::Relaxed);
             }
         };
         self.pool.run(&job);
